@@ -1,0 +1,186 @@
+//! [`Config`]: the reactor-wide settings.
+
+use std::time::Duration;
+
+use crate::SocketError;
+
+/// Settings for a [`Reactor`](crate::Reactor) and every peer and server in it.
+///
+/// Start from [`Config::default()`] and change what you need with the consuming
+/// setters; each setter documents its default. Limits bound memory: nothing is
+/// preallocated, buffers grow on demand up to the limit and are released when a
+/// peer goes idle.
+///
+/// ```
+/// use std::time::Duration;
+/// use lunanet::{Config, Reactor};
+///
+/// let reactor = Reactor::with_config(
+///     Config::default()
+///         .read_buffer_limit(1 << 20)
+///         .connect_timeout(Duration::from_secs(5)),
+/// )?;
+/// assert_eq!(reactor.config().connect_timeout, Duration::from_secs(5));
+/// # Ok::<(), lunanet::SocketError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// See [`Config::read_buffer_limit`].
+    pub read_buffer_limit: usize,
+    /// See [`Config::write_buffer_limit`].
+    pub write_buffer_limit: usize,
+    /// See [`Config::connect_timeout`].
+    pub connect_timeout: Duration,
+    /// See [`Config::read_budget`].
+    pub read_budget: usize,
+    /// See [`Config::events_capacity`].
+    pub events_capacity: usize,
+    /// See [`Config::listen_backlog`].
+    pub listen_backlog: u32,
+    /// See [`Config::linger_timeout`].
+    pub linger_timeout: Duration,
+    /// See [`Config::no_delay`].
+    pub no_delay: bool,
+    /// See [`Config::coalesce_writes`].
+    pub coalesce_writes: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            read_buffer_limit: 256 * 1024,
+            write_buffer_limit: 1024 * 1024,
+            connect_timeout: Duration::from_secs(30),
+            read_budget: 64 * 1024,
+            events_capacity: 1024,
+            listen_backlog: 1024,
+            linger_timeout: Duration::from_secs(5),
+            no_delay: true,
+            coalesce_writes: false,
+        }
+    }
+}
+
+impl Config {
+    /// Most bytes buffered in user space for one peer's incoming data
+    /// (default 256 KiB). When a peer's read buffer is full the reactor stops
+    /// reading it, so TCP flow control slows the sender down; reading resumes as
+    /// soon as the application consumes data. A `get_data` larger than this can
+    /// never succeed and returns `OutOfBufferMemory`.
+    pub fn read_buffer_limit(mut self, bytes: usize) -> Config {
+        self.read_buffer_limit = bytes;
+        self
+    }
+
+    /// Most bytes queued in user space for one peer's outgoing data
+    /// (default 1 MiB). `put_data` that would exceed it is refused whole with
+    /// `OutOfBufferMemory`; `put_partial_data` queues what fits.
+    pub fn write_buffer_limit(mut self, bytes: usize) -> Config {
+        self.write_buffer_limit = bytes;
+        self
+    }
+
+    /// How long `connect_to_host` may stay `Connecting` (hostname resolution
+    /// included) before the peer goes to `Status::Error` with `ConnectFailed`
+    /// (default 30 s, as Godot).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Config {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Most bytes read from one peer in one reactor pass (default 64 KiB), so a
+    /// flooding peer cannot starve the others. A peer that hits its budget is
+    /// read again in the next pass without waiting for a new readiness event.
+    pub fn read_budget(mut self, bytes: usize) -> Config {
+        self.read_budget = bytes;
+        self
+    }
+
+    /// Most readiness events taken from the OS in one pass (default 1024). More
+    /// ready sockets are simply served in the next pass.
+    pub fn events_capacity(mut self, events: usize) -> Config {
+        self.events_capacity = events;
+        self
+    }
+
+    /// Length of the kernel's accept queue for [`TcpServer`](crate::TcpServer)s
+    /// (default 1024; the kernel may cap it, see `net.core.somaxconn`).
+    pub fn listen_backlog(mut self, backlog: u32) -> Config {
+        self.listen_backlog = backlog;
+        self
+    }
+
+    /// How long a closed peer (after `disconnect_from_host()` or drop) may keep
+    /// flushing queued output and waiting for the remote's FIN before its socket
+    /// is closed regardless (default 5 s). Output still queued at that point is
+    /// discarded and logged.
+    pub fn linger_timeout(mut self, timeout: Duration) -> Config {
+        self.linger_timeout = timeout;
+        self
+    }
+
+    /// Whether new peers disable Nagle's algorithm (`TCP_NODELAY`, default on:
+    /// games want small messages sent now). Per peer:
+    /// [`StreamPeerTcp::set_no_delay`](crate::StreamPeerTcp::set_no_delay).
+    pub fn no_delay(mut self, on: bool) -> Config {
+        self.no_delay = on;
+        self
+    }
+
+    /// Whether `put_*` defers writing to the next reactor pass (default off).
+    ///
+    /// Off: `put_data` writes to the socket at once when nothing is queued ahead
+    /// of it — the lowest latency, one `write` per call. On: output is only
+    /// queued, and every pass of the reactor (any `poll`, or
+    /// [`Reactor::flush`](crate::Reactor::flush)) writes each peer's whole queue
+    /// in one call. A tick loop that sends many small messages to each peer per
+    /// tick does one `write` per peer per tick instead of one per message.
+    pub fn coalesce_writes(mut self, on: bool) -> Config {
+        self.coalesce_writes = on;
+        self
+    }
+
+    /// Rejects settings that cannot work.
+    pub(crate) fn validate(&self) -> Result<(), SocketError> {
+        if self.read_buffer_limit == 0
+            || self.write_buffer_limit == 0
+            || self.read_budget == 0
+            || self.events_capacity == 0
+            || self.listen_backlog == 0
+        {
+            log::error!("invalid lunanet config: {self:?}");
+            return Err(SocketError::InvalidParameter);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.read_buffer_limit, 256 * 1024);
+        assert_eq!(c.write_buffer_limit, 1024 * 1024);
+        assert_eq!(c.connect_timeout, Duration::from_secs(30));
+        assert!(c.no_delay);
+        assert!(c.listen_backlog >= 1024);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn zero_limits_are_rejected() {
+        for c in [
+            Config::default().read_buffer_limit(0),
+            Config::default().write_buffer_limit(0),
+            Config::default().read_budget(0),
+            Config::default().events_capacity(0),
+            Config::default().listen_backlog(0),
+        ] {
+            assert_eq!(c.validate(), Err(SocketError::InvalidParameter));
+        }
+    }
+}

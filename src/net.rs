@@ -1,0 +1,182 @@
+//! Socket creation with socket2: the only place that knows about address
+//! families, dual-stack sockets, socket options and non-blocking connect.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::{IpAddress, SocketError};
+
+/// A local address to bind, from a Luna `IpAddress` and a port.
+///
+/// The wildcard `"*"` means every interface of both families: an IPv6 socket
+/// with `IPV6_V6ONLY` off. `"0.0.0.0"` and `"::"` mean that family only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LocalAddr {
+    pub(crate) addr: SocketAddr,
+    /// Dual-stack (IPv6 socket that also accepts/initiates IPv4).
+    pub(crate) dual_stack: bool,
+}
+
+impl LocalAddr {
+    pub(crate) fn new(host: IpAddress, port: u16) -> Result<LocalAddr, SocketError> {
+        if host.is_wildcard() {
+            return Ok(LocalAddr {
+                addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                dual_stack: true,
+            });
+        }
+        match host.to_ip_addr() {
+            Some(ip) => Ok(LocalAddr {
+                addr: SocketAddr::new(ip, port),
+                dual_stack: false,
+            }),
+            None => Err(SocketError::InvalidIpAddress),
+        }
+    }
+
+    /// The IPv4 equivalent of a dual-stack wildcard, for hosts without IPv6.
+    fn v4_fallback(self) -> Option<LocalAddr> {
+        self.dual_stack.then(|| LocalAddr {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), self.addr.port()),
+            dual_stack: false,
+        })
+    }
+}
+
+/// A non-blocking, close-on-exec TCP socket of the family of `addr`.
+pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
+    // socket2 sets close-on-exec (and SO_NOSIGPIPE where needed) for us.
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Creates a socket and binds it to `local` (dual-stack when asked, falling
+/// back to IPv4 when the host has no IPv6).
+pub(crate) fn bound_socket(local: LocalAddr, reuse_address: bool) -> Result<Socket, SocketError> {
+    match try_bound_socket(local, reuse_address) {
+        Ok(s) => Ok(s),
+        Err(e) if local.dual_stack && is_family_unsupported(&e) => {
+            let v4 = local.v4_fallback().unwrap_or(local);
+            log::debug!("no IPv6 on this host ({e}); binding {} instead", v4.addr);
+            try_bound_socket(v4, reuse_address).map_err(|e| bind_error(&e, v4.addr))
+        }
+        Err(e) => Err(bind_error(&e, local.addr)),
+    }
+}
+
+fn try_bound_socket(local: LocalAddr, reuse_address: bool) -> io::Result<Socket> {
+    let socket = tcp_socket(&local.addr)?;
+    if local.addr.is_ipv6() {
+        // "::" means IPv6 only; "*" means both families.
+        socket.set_only_v6(!local.dual_stack)?;
+    }
+    // On Unix SO_REUSEADDR only lets a listener rebind a port that still has
+    // TIME_WAIT connections; on Windows it would let another process hijack
+    // a port in use, so it is never set there.
+    if reuse_address && cfg!(unix) {
+        socket.set_reuse_address(true)?;
+    }
+    socket.bind(&SockAddr::from(local.addr))?;
+    Ok(socket)
+}
+
+fn is_family_unsupported(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        e.kind() == io::ErrorKind::AddrNotAvailable
+    }
+}
+
+fn bind_error(e: &io::Error, addr: SocketAddr) -> SocketError {
+    log::debug!("bind {addr} failed: {e}");
+    match e.kind() {
+        io::ErrorKind::AddrInUse
+        | io::ErrorKind::AddrNotAvailable
+        | io::ErrorKind::PermissionDenied => SocketError::BindFailed,
+        _ => SocketError::from_init(e),
+    }
+}
+
+/// The address to connect to from `socket`'s family: an IPv4 target is
+/// reached from a dual-stack IPv6 socket through its v4-mapped form.
+pub(crate) fn target_for(socket: &Socket, target: SocketAddr) -> Result<SocketAddr, SocketError> {
+    let local_is_v6 = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.is_ipv6());
+    match (local_is_v6, target) {
+        (Some(true), SocketAddr::V4(v4)) => Ok(SocketAddr::new(
+            IpAddr::V6(v4.ip().to_ipv6_mapped()),
+            v4.port(),
+        )),
+        (Some(false), SocketAddr::V6(_)) => Err(SocketError::InvalidIpAddress),
+        _ => Ok(target),
+    }
+}
+
+/// Starts a non-blocking connect on `socket`. `Ok` means connected or in
+/// progress; completion is observed later as a writable event.
+pub(crate) fn start_connect(socket: &Socket, target: SocketAddr) -> io::Result<()> {
+    match socket.connect(&SockAddr::from(target)) {
+        Ok(()) => Ok(()),
+        Err(e) if is_in_progress(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn is_in_progress(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        return true; // Windows reports WSAEWOULDBLOCK
+    }
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::EINPROGRESS)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Turns a socket2 socket into a mio stream.
+pub(crate) fn into_mio_stream(socket: Socket) -> mio::net::TcpStream {
+    mio::net::TcpStream::from_std(std::net::TcpStream::from(socket))
+}
+
+/// Turns a socket2 socket into a mio listener.
+pub(crate) fn into_mio_listener(socket: Socket) -> mio::net::TcpListener {
+    mio::net::TcpListener::from_std(std::net::TcpListener::from(socket))
+}
+
+/// Whether an accept error is the process or system running out of
+/// descriptors or memory: the listen queue still holds connections, but
+/// accepting again at once would fail the same way (and spin).
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}

@@ -1,0 +1,525 @@
+//! [`StreamPeerTcp`]: the public TCP peer (Luna's `streamPeerTCP`), a thin handle
+//! that validates arguments and delegates to its [`Reactor`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::reactor::{Bound, Key};
+use crate::{HandleId, Host, IpAddress, Reactor, SocketError, Status, StreamPeer, net};
+
+/// A TCP connection driven by a [`Reactor`] (Luna's `streamPeerTCP`, Godot's
+/// `StreamPeerTCP`).
+///
+/// # Call contract
+/// - Nothing here blocks, except the `wait_*` methods, which say so.
+/// - Sockets are read and written, and [`status`](Self::status) /
+///   [`available_bytes`](Self::available_bytes) change, only while the reactor
+///   processes events: [`poll`](Self::poll) on *any* peer of the reactor,
+///   [`Reactor::poll`], or a waiting method. Getters have no side effects.
+/// - `put_*` queue output (writing at once when the socket can take it);
+///   `get_*` take input that a reactor pass buffered.
+///
+/// ```
+/// use std::time::Duration;
+/// use lunanet::{Reactor, Status, StreamPeerTcp, TcpServer};
+///
+/// let reactor = Reactor::new()?;
+/// let mut server = TcpServer::new(&reactor);
+/// server.listen(0, "127.0.0.1")?;
+///
+/// let mut client = StreamPeerTcp::new(&reactor);
+/// client.connect_to_host("127.0.0.1", server.local_port())?;
+/// assert_eq!(client.status(), Status::Connecting);
+/// client.put_data(b"hello")?; // queued, sent on connect
+///
+/// let mut accepted = None;
+/// let deadline = std::time::Instant::now() + Duration::from_secs(5);
+/// while accepted.is_none() && std::time::Instant::now() < deadline {
+///     client.poll()?; // processes every peer and server of the reactor
+///     accepted = server.take_connection();
+/// }
+/// let mut accepted = accepted.expect("accepted");
+/// accepted.wait_for_bytes(5, Duration::from_secs(5))?;
+/// let mut buf = [0u8; 5];
+/// accepted.get_data(&mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// assert_eq!(client.status(), Status::Connected);
+/// # Ok::<(), lunanet::SocketError>(())
+/// ```
+pub struct StreamPeerTcp {
+    reactor: Reactor,
+    /// The reactor entry of the current connection, if any.
+    key: Option<Key>,
+    /// The socket `bind()` prepared for the next connect.
+    bound: Option<Bound>,
+    /// `set_no_delay` called before connecting.
+    no_delay: Option<bool>,
+    /// Byte order of the `StreamPeer` typed helpers.
+    big_endian: bool,
+}
+
+impl StreamPeerTcp {
+    /// A peer in `Status::None`, driven by `reactor`. Allocates no socket.
+    pub fn new(reactor: &Reactor) -> StreamPeerTcp {
+        StreamPeerTcp {
+            reactor: reactor.clone(),
+            key: None,
+            bound: None,
+            no_delay: None,
+            big_endian: false,
+        }
+    }
+
+    pub(crate) fn from_key(reactor: &Reactor, key: Key) -> StreamPeerTcp {
+        let mut peer = StreamPeerTcp::new(reactor);
+        peer.key = Some(key);
+        peer
+    }
+
+    /// The reactor that drives this peer.
+    pub fn reactor(&self) -> &Reactor {
+        &self.reactor
+    }
+
+    /// This connection's id in the reactor's ready set
+    /// ([`Reactor::drain_ready`]); `None` before connecting and after
+    /// `disconnect_from_host`.
+    pub fn id(&self) -> Option<HandleId> {
+        self.key.map(HandleId)
+    }
+
+    /// Opens the socket and binds it to `host:port`, so that the next
+    /// `connect_to_host` uses this source address (NAT punch-through, choosing
+    /// the interface). Rarely needed. Port 0 lets the OS choose; `"*"` binds
+    /// every interface of both families.
+    ///
+    /// # Errors
+    /// `AlreadyInit` if connected (or already bound), `InvalidIpAddress` for an
+    /// invalid host, `BindFailed` if the address is in use or not local.
+    ///
+    /// ```
+    /// use lunanet::{Reactor, StreamPeerTcp};
+    /// let reactor = Reactor::new()?;
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// peer.bind(0, "127.0.0.1")?;
+    /// assert_ne!(peer.local_port(), 0);
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn bind(&mut self, port: u16, host: impl Into<IpAddress>) -> Result<(), SocketError> {
+        if self.bound.is_some() || self.status() != Status::None {
+            return Err(SocketError::AlreadyInit);
+        }
+        let mut local = net::LocalAddr::new(host.into(), port)?;
+        let socket = net::bound_socket(local, false)?;
+        // Keep the port the OS chose so later attempts (other addresses of a
+        // hostname) bind the same one.
+        if let Some(addr) = socket.local_addr().ok().and_then(|a| a.as_socket()) {
+            local.addr = addr;
+            local.dual_stack = local.dual_stack && addr.is_ipv6();
+        }
+        self.bound = Some(Bound { socket, local });
+        Ok(())
+    }
+
+    /// Starts connecting to `host:port` and returns at once; the peer is
+    /// `Connecting` until a reactor pass sees the connection complete
+    /// (`Connected`) or fail (`Error`, e.g. refused, or the
+    /// [`connect timeout`](crate::Config::connect_timeout) expired).
+    ///
+    /// `host` is an [`IpAddress`], a std `IpAddr`, or a string: an IP literal is
+    /// used as is; anything else is a hostname, resolved on the reactor's
+    /// background resolver without blocking (all its addresses are tried in
+    /// order; none → `Error` with `InvalidIpAddress`).
+    ///
+    /// # Errors
+    /// `InvalidParameter` for port 0; `AlreadyInit` unless the status is `None`;
+    /// `InvalidIpAddress` for an invalid address, the wildcard or an impossible
+    /// hostname; `InitFailed` if no socket could be created.
+    ///
+    /// ```
+    /// use lunanet::{Reactor, SocketError, Status, StreamPeerTcp};
+    /// let reactor = Reactor::new()?;
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// assert_eq!(peer.connect_to_host("127.0.0.1", 0), Err(SocketError::InvalidParameter));
+    /// assert_eq!(peer.connect_to_host("*", 80), Err(SocketError::InvalidIpAddress));
+    /// peer.connect_to_host("localhost", 9)?; // resolved in the background
+    /// assert_eq!(peer.status(), Status::Connecting);
+    /// assert_eq!(peer.connect_to_host("localhost", 9), Err(SocketError::AlreadyInit));
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn connect_to_host(&mut self, host: impl Into<Host>, port: u16) -> Result<(), SocketError> {
+        if port == 0 {
+            return Err(SocketError::InvalidParameter);
+        }
+        if self.status() != Status::None {
+            return Err(SocketError::AlreadyInit);
+        }
+        let host = host.into();
+        host.check()?;
+        // A previous connection (closed by the remote) lets go of its entry.
+        self.release();
+        let no_delay = self
+            .no_delay
+            .unwrap_or_else(|| self.reactor.inner.borrow().cx.config.no_delay);
+        let bound = self.bound.take();
+        let key = self
+            .reactor
+            .inner
+            .borrow_mut()
+            .connect(host, port, bound, no_delay)?;
+        self.key = Some(key);
+        Ok(())
+    }
+
+    /// Processes the events of the whole reactor without blocking (Godot's
+    /// `poll()`): equivalent to `reactor().poll(Some(Duration::ZERO))`.
+    ///
+    /// # Errors
+    /// Only if the OS poller itself fails.
+    pub fn poll(&self) -> Result<(), SocketError> {
+        self.reactor.poll(Some(Duration::ZERO)).map(|_| ())
+    }
+
+    /// The connection status. No side effects.
+    pub fn status(&self) -> Status {
+        self.with(|p| p.conn.status).unwrap_or(Status::None)
+    }
+
+    /// Why the peer is in `Status::Error` (`None` otherwise).
+    pub fn error(&self) -> Option<SocketError> {
+        self.with(|p| p.conn.error).flatten()
+    }
+
+    /// The OS-level cause behind [`error`](Self::error), when there was one:
+    /// `ConnectionRefused`, `TimedOut` (connect timeout), `ConnectionReset`,
+    /// `NotFound` (hostname did not resolve)...
+    pub fn error_kind(&self) -> Option<io::ErrorKind> {
+        self.with(|p| p.conn.error_kind).flatten()
+    }
+
+    /// The remote address; invalid when there is none (status `None`, or still
+    /// resolving).
+    pub fn connected_host(&self) -> IpAddress {
+        self.remote_addr()
+            .map_or(IpAddress::invalid(), |a| IpAddress::from(a.ip()))
+    }
+
+    /// The remote port; 0 when there is none.
+    pub fn connected_port(&self) -> u16 {
+        self.remote_addr().map_or(0, |a| a.port())
+    }
+
+    /// The remote socket address, when connected or connecting.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        if self.status() == Status::None {
+            return None;
+        }
+        self.with(|p| p.remote).flatten()
+    }
+
+    /// The local port of the socket (bound, connecting or connected); 0 when
+    /// there is none.
+    pub fn local_port(&self) -> u16 {
+        if let Some(b) = &self.bound {
+            return b.local.addr.port();
+        }
+        let inner = self.reactor.inner.borrow();
+        self.key
+            .and_then(|k| inner.peer_local_addr(k))
+            .map_or(0, |a| a.port())
+    }
+
+    /// Closes the connection gracefully and returns to `Status::None` at once.
+    ///
+    /// Unread input is discarded. Queued output is still delivered in the
+    /// background (as long as the reactor is polled, or while the reactor is
+    /// dropped), bounded by the [`linger timeout`](crate::Config::linger_timeout),
+    /// then the connection is closed with a FIN. Dropping the peer does the same.
+    pub fn disconnect_from_host(&mut self) {
+        self.release();
+        self.bound = None;
+    }
+
+    fn release(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.reactor.inner.borrow_mut().detach(key);
+        }
+    }
+
+    /// Queues all of `data` for sending, or nothing.
+    ///
+    /// When nothing is queued ahead and the peer is connected, the bytes are
+    /// written to the socket at once and only what the kernel refuses is queued.
+    /// Data put while `Connecting` is sent on connect. Bytes accepted with `Ok`
+    /// are delivered in order unless the connection fails.
+    ///
+    /// # Errors
+    /// `OutOfBufferMemory` if the queue cannot take all of `data` now (see
+    /// [`Config::write_buffer_limit`](crate::Config::write_buffer_limit); wait for
+    /// [`pending_write_bytes`](Self::pending_write_bytes) to drop, or use
+    /// [`put_partial_data`](Self::put_partial_data)); `SocketInvalid` before
+    /// connecting; `ConnectionClosed` after the connection closed or broke (or
+    /// the error that broke it).
+    pub fn put_data(&mut self, data: &[u8]) -> Result<(), SocketError> {
+        self.put(data, false).map(|_| ())
+    }
+
+    /// Queues as much of `data` as fits and returns how many bytes were taken
+    /// (possibly 0). Errors as [`put_data`](Self::put_data), except
+    /// `OutOfBufferMemory`.
+    pub fn put_partial_data(&mut self, data: &[u8]) -> Result<usize, SocketError> {
+        self.put(data, true)
+    }
+
+    fn put(&mut self, data: &[u8], partial: bool) -> Result<usize, SocketError> {
+        let key = self.key.ok_or(SocketError::SocketInvalid)?;
+        self.reactor.inner.borrow_mut().put(key, data, partial)
+    }
+
+    /// Fills `buf` completely from the received bytes, or takes nothing.
+    ///
+    /// # Errors
+    /// `Busy`: fewer than `buf.len()` bytes are buffered yet (poll and retry).
+    /// `FileEof`: the remote closed and fewer bytes will ever be available (take
+    /// the rest with `get_partial_data`). `OutOfBufferMemory`: `buf` is larger
+    /// than the read buffer limit, so it can never be filled. `SocketInvalid`:
+    /// never connected. In `Status::Error`, the error that broke the connection.
+    pub fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
+        self.get(buf, false).map(|_| ())
+    }
+
+    /// Takes up to `buf.len()` received bytes and returns how many (0 when none
+    /// are buffered yet). Never blocks.
+    ///
+    /// # Errors
+    /// `FileEof` when nothing is buffered and the remote closed (so a read loop
+    /// always ends); `SocketInvalid` when never connected; in `Status::Error`
+    /// with nothing buffered, the error that broke the connection.
+    pub fn get_partial_data(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
+        self.get(buf, true)
+    }
+
+    fn get(&mut self, buf: &mut [u8], partial: bool) -> Result<usize, SocketError> {
+        let key = self.key.ok_or(SocketError::SocketInvalid)?;
+        self.reactor.inner.borrow_mut().get(key, buf, partial)
+    }
+
+    /// Copies up to `buf.len()` received bytes into `buf` without consuming
+    /// them; returns how many.
+    pub fn peek_data(&self, buf: &mut [u8]) -> usize {
+        self.key
+            .map_or(0, |k| self.reactor.inner.borrow().peek(k, buf))
+    }
+
+    /// Bytes received and buffered by the last reactor pass, ready for `get_*`.
+    /// No syscall.
+    pub fn available_bytes(&self) -> usize {
+        self.with(|p| p.conn.rx.len()).unwrap_or(0)
+    }
+
+    /// Bytes accepted by `put_*` that the kernel has not taken yet.
+    pub fn pending_write_bytes(&self) -> usize {
+        self.with(|p| p.conn.tx.len()).unwrap_or(0)
+    }
+
+    /// The most bytes this peer can buffer for reading (the reactor's
+    /// [`read_buffer_limit`](crate::Config::read_buffer_limit)).
+    pub fn read_buffer_limit(&self) -> usize {
+        self.reactor.inner.borrow().cx.config.read_buffer_limit
+    }
+
+    /// Enables or disables Nagle's algorithm being off (`TCP_NODELAY`) for this
+    /// peer; before connecting, the setting applies at connect.
+    ///
+    /// # Errors
+    /// `Failed` if the OS refuses the option on the socket.
+    pub fn set_no_delay(&mut self, enabled: bool) -> Result<(), SocketError> {
+        self.no_delay = Some(enabled);
+        match self.key {
+            Some(key) => self.reactor.inner.borrow_mut().set_no_delay(key, enabled),
+            None => Ok(()),
+        }
+    }
+
+    /// Processes the reactor until the connection completes or fails, at most
+    /// `timeout`. Other peers of the reactor keep making progress meanwhile.
+    ///
+    /// # Errors
+    /// `Busy` on timeout; the peer's error if it failed; `SocketInvalid` if it is
+    /// not connecting.
+    pub fn wait_connected(&mut self, timeout: Duration) -> Result<(), SocketError> {
+        self.wait(timeout, |peer| match peer.status() {
+            Status::Connected => Some(Ok(())),
+            Status::Connecting => None,
+            Status::Error => Some(Err(peer.error().unwrap_or(SocketError::ConnectFailed))),
+            Status::None => Some(Err(SocketError::SocketInvalid)),
+        })
+    }
+
+    /// Processes the reactor until at least `n` bytes are available, at most
+    /// `timeout`. Other peers keep making progress meanwhile.
+    ///
+    /// # Errors
+    /// `Busy` on timeout; `FileEof` if the remote closed with fewer bytes sent;
+    /// `OutOfBufferMemory` if `n` exceeds the read buffer limit; the peer's error
+    /// in `Status::Error`; `SocketInvalid` without a connection.
+    pub fn wait_for_bytes(&mut self, n: usize, timeout: Duration) -> Result<(), SocketError> {
+        if n > self.read_buffer_limit() {
+            return Err(SocketError::OutOfBufferMemory);
+        }
+        self.wait(timeout, |peer| {
+            if peer.available_bytes() >= n {
+                return Some(Ok(()));
+            }
+            match peer.status() {
+                Status::Connecting => None,
+                Status::Connected if !peer.input_finished() => None,
+                Status::Connected => Some(Err(SocketError::FileEof)),
+                Status::Error => Some(Err(peer.error().unwrap_or(SocketError::ConnectionClosed))),
+                Status::None if peer.key.is_some() => Some(Err(SocketError::FileEof)),
+                Status::None => Some(Err(SocketError::SocketInvalid)),
+            }
+        })
+    }
+
+    /// Processes the reactor until every queued byte was handed to the kernel,
+    /// at most `timeout`.
+    ///
+    /// # Errors
+    /// `Busy` on timeout; the peer's error if the connection failed.
+    pub fn wait_flushed(&mut self, timeout: Duration) -> Result<(), SocketError> {
+        self.wait(timeout, |peer| {
+            if peer.pending_write_bytes() == 0 {
+                return Some(Ok(()));
+            }
+            match peer.status() {
+                Status::Error => Some(Err(peer.error().unwrap_or(SocketError::ConnectionClosed))),
+                _ => None,
+            }
+        })
+    }
+
+    /// Runs reactor passes until `done` answers, or `timeout` (→ `Busy`).
+    fn wait(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&StreamPeerTcp) -> Option<Result<(), SocketError>>,
+    ) -> Result<(), SocketError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(result) = done(self) {
+                return result;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SocketError::Busy);
+            }
+            self.reactor.poll(Some(deadline - now))?;
+        }
+    }
+
+    fn input_finished(&self) -> bool {
+        self.with(|p| p.conn.fin_received).unwrap_or(true)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&crate::reactor::PeerSlot) -> R) -> Option<R> {
+        let key = self.key?;
+        self.reactor.inner.borrow().peer(key).map(f)
+    }
+}
+
+/// The typed helpers (`put_u32`, `get_string`, ...) and `PacketPeerStream`
+/// work on TCP peers through this trait; every method delegates to the inherent
+/// method of the same name.
+impl StreamPeer for StreamPeerTcp {
+    fn put_data(&mut self, data: &[u8]) -> Result<(), SocketError> {
+        StreamPeerTcp::put_data(self, data)
+    }
+    fn put_partial_data(&mut self, data: &[u8]) -> Result<usize, SocketError> {
+        StreamPeerTcp::put_partial_data(self, data)
+    }
+    fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
+        StreamPeerTcp::get_data(self, buf)
+    }
+    fn get_partial_data(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
+        StreamPeerTcp::get_partial_data(self, buf)
+    }
+    fn available_bytes(&self) -> usize {
+        StreamPeerTcp::available_bytes(self)
+    }
+    fn peek_data(&self, buf: &mut [u8]) -> usize {
+        StreamPeerTcp::peek_data(self, buf)
+    }
+    fn is_big_endian(&self) -> bool {
+        self.big_endian
+    }
+    fn set_big_endian(&mut self, big_endian: bool) {
+        self.big_endian = big_endian;
+    }
+    fn max_buffered_bytes(&self) -> usize {
+        self.read_buffer_limit()
+    }
+    fn short_read_error(&mut self) -> SocketError {
+        self.with(|p| p.conn.short_read_error())
+            .unwrap_or(SocketError::SocketInvalid)
+    }
+}
+
+impl Drop for StreamPeerTcp {
+    /// Same as [`disconnect_from_host`](Self::disconnect_from_host): queued
+    /// output is still delivered, bounded by the linger timeout.
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl fmt::Debug for StreamPeerTcp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("StreamPeerTcp");
+        d.field("id", &self.id()).field("status", &self.status());
+        if let Some(addr) = self.remote_addr() {
+            d.field("remote", &addr);
+        }
+        d.field("available", &self.available_bytes())
+            .field("pending_write", &self.pending_write_bytes())
+            .field("error", &self.error())
+            .finish()
+    }
+}
+
+/// Non-blocking `Read`: `WouldBlock` when nothing is buffered yet, `Ok(0)` at the
+/// end of the stream (remote closed and everything read).
+impl io::Read for StreamPeerTcp {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.get_partial_data(buf) {
+            Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(n) => Ok(n),
+            Err(SocketError::FileEof) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Non-blocking `Write`: takes what the write queue can hold, `WouldBlock` when
+/// it is full. `flush` succeeds when nothing is queued and returns `WouldBlock`
+/// while bytes wait for the kernel (use
+/// [`wait_flushed`](StreamPeerTcp::wait_flushed) to wait).
+impl io::Write for StreamPeerTcp {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.put_partial_data(buf) {
+            Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending_write_bytes() == 0 {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+}

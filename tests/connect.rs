@@ -1,0 +1,277 @@
+//! Connecting: refusal, timeout, hostnames, binding, listening addresses.
+mod util;
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use lunanet::{Config, IpAddress, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+use util::*;
+
+#[test]
+fn connect_refused_goes_to_error() {
+    // A port that was just free: bind, note it, close.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let reactor = Reactor::new().unwrap();
+    let mut peer = StreamPeerTcp::new(&reactor);
+    peer.connect_to_host("127.0.0.1", port).unwrap();
+    // Refusal is only observed by processing the reactor.
+    assert_eq!(peer.status(), Status::Connecting);
+    poll_until(&reactor, "refusal", || peer.status() != Status::Connecting);
+    assert_eq!(peer.status(), Status::Error);
+    assert_eq!(peer.error(), Some(SocketError::ConnectFailed));
+    assert_eq!(
+        peer.error_kind(),
+        Some(std::io::ErrorKind::ConnectionRefused)
+    );
+    assert_eq!(peer.put_data(b"x"), Err(SocketError::ConnectFailed));
+    // Recover: disconnect and connect again.
+    peer.disconnect_from_host();
+    assert_eq!(peer.status(), Status::None);
+    let mut server = server(&reactor);
+    peer.connect_to_host("127.0.0.1", server.local_port())
+        .unwrap();
+    let _accepted = accept(&reactor, &mut server);
+    poll_until(&reactor, "reconnect", || peer.status() == Status::Connected);
+}
+
+/// A listener whose accept queue is full drops SYNs on Linux, so a connect to
+/// it hangs until our connect timeout fires.
+#[test]
+fn connect_timeout_goes_to_error_within_the_configured_time() {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    // Fill the accept queue (never accepted) until a connect times out.
+    let mut fillers = Vec::new();
+    for _ in 0..16 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(fillers.len() < 16, "the accept queue never filled up");
+
+    let timeout = Duration::from_millis(500);
+    let reactor = reactor_with(Config::default().connect_timeout(timeout));
+    let mut peer = StreamPeerTcp::new(&reactor);
+    let start = Instant::now();
+    peer.connect_to_host("127.0.0.1", addr.port()).unwrap();
+    poll_until(&reactor, "connect timeout", || {
+        peer.status() != Status::Connecting
+    });
+    let took = start.elapsed();
+    assert_eq!(peer.status(), Status::Error);
+    assert_eq!(peer.error(), Some(SocketError::ConnectFailed));
+    assert_eq!(peer.error_kind(), Some(std::io::ErrorKind::TimedOut));
+    assert!(took >= timeout, "timed out early: {took:?}");
+    assert!(
+        took < timeout + Duration::from_secs(3),
+        "timed out late: {took:?}"
+    );
+}
+
+#[test]
+fn a_hostname_is_resolved_without_blocking_and_connects() {
+    let reactor = Reactor::new().unwrap();
+    let mut server = server(&reactor);
+    let mut peer = StreamPeerTcp::new(&reactor);
+    peer.connect_to_host("localhost", server.local_port())
+        .unwrap();
+    assert_eq!(peer.status(), Status::Connecting);
+    let _accepted = accept(&reactor, &mut server);
+    poll_until(&reactor, "connected by name", || {
+        peer.status() == Status::Connected
+    });
+    assert_eq!(peer.connected_host(), IpAddress::from("127.0.0.1"));
+    assert_eq!(peer.connected_port(), server.local_port());
+}
+
+#[test]
+fn an_unresolvable_hostname_goes_to_error() {
+    let reactor = Reactor::new().unwrap();
+    let mut peer = StreamPeerTcp::new(&reactor);
+    // `.invalid` is reserved (RFC 2606): it never resolves.
+    peer.connect_to_host("no-such-host.invalid", 80).unwrap();
+    assert_eq!(peer.status(), Status::Connecting);
+    poll_until(&reactor, "resolution failure", || {
+        peer.status() != Status::Connecting
+    });
+    assert_eq!(peer.status(), Status::Error);
+    assert_eq!(peer.error(), Some(SocketError::InvalidIpAddress));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_clear_errors() {
+    let reactor = Reactor::new().unwrap();
+    let mut peer = StreamPeerTcp::new(&reactor);
+    assert_eq!(
+        peer.connect_to_host("127.0.0.1", 0),
+        Err(SocketError::InvalidParameter)
+    );
+    assert_eq!(
+        peer.connect_to_host("*", 80),
+        Err(SocketError::InvalidIpAddress)
+    );
+    assert_eq!(
+        peer.connect_to_host("", 80),
+        Err(SocketError::InvalidIpAddress)
+    );
+    assert_eq!(
+        peer.connect_to_host(IpAddress::invalid(), 80),
+        Err(SocketError::InvalidIpAddress)
+    );
+    assert_eq!(peer.put_data(b"x"), Err(SocketError::SocketInvalid));
+    assert_eq!(peer.get_data(&mut [0; 1]), Err(SocketError::SocketInvalid));
+    assert_eq!(peer.status(), Status::None);
+    assert_eq!(peer.connected_port(), 0);
+    assert!(!peer.connected_host().is_valid());
+    peer.connect_to_host("127.0.0.1", 9).unwrap();
+    assert_eq!(
+        peer.connect_to_host("127.0.0.1", 9),
+        Err(SocketError::AlreadyInit)
+    );
+    assert_eq!(peer.bind(0, "127.0.0.1"), Err(SocketError::AlreadyInit));
+}
+
+#[test]
+fn data_put_while_connecting_is_sent_on_connect() {
+    let reactor = Reactor::new().unwrap();
+    let mut server = server(&reactor);
+    let mut peer = StreamPeerTcp::new(&reactor);
+    peer.connect_to_host("127.0.0.1", server.local_port())
+        .unwrap();
+    peer.put_data(b"early bird").unwrap();
+    assert_eq!(peer.pending_write_bytes(), 10);
+    let mut accepted = accept(&reactor, &mut server);
+    assert_eq!(read_exact(&reactor, &mut accepted, 10), b"early bird");
+    assert_eq!(peer.pending_write_bytes(), 0);
+}
+
+#[test]
+fn bind_before_connect_uses_that_source_port() {
+    let reactor = Reactor::new().unwrap();
+    let mut server = server(&reactor);
+    let mut peer = StreamPeerTcp::new(&reactor);
+    peer.bind(0, "127.0.0.1").unwrap();
+    let port = peer.local_port();
+    assert_ne!(port, 0);
+    peer.connect_to_host("127.0.0.1", server.local_port())
+        .unwrap();
+    let accepted = accept(&reactor, &mut server);
+    poll_until(&reactor, "connected", || peer.status() == Status::Connected);
+    assert_eq!(peer.local_port(), port);
+    assert_eq!(accepted.connected_port(), port);
+    assert_eq!(accepted.local_port(), server.local_port());
+}
+
+#[test]
+fn listening_on_a_held_port_is_bind_failed() {
+    let reactor = Reactor::new().unwrap();
+    let a = server(&reactor);
+    let mut b = TcpServer::new(&reactor);
+    assert_eq!(
+        b.listen(a.local_port(), "127.0.0.1"),
+        Err(SocketError::BindFailed)
+    );
+    assert!(!b.is_listening());
+    let mut c = TcpServer::new(&reactor);
+    assert_eq!(
+        c.listen(0, "not an address"),
+        Err(SocketError::InvalidIpAddress)
+    );
+    let mut d = server(&reactor);
+    assert_eq!(d.listen(0, "127.0.0.1"), Err(SocketError::AlreadyInit));
+    d.stop();
+    assert!(!d.is_listening());
+    assert_eq!(d.local_port(), 0);
+}
+
+fn ipv6_available() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
+fn connects(reactor: &Reactor, host: &str, port: u16) -> bool {
+    let mut peer = StreamPeerTcp::new(reactor);
+    peer.connect_to_host(host, port).unwrap();
+    poll_until(reactor, "connect outcome", || {
+        peer.status() != Status::Connecting
+    });
+    peer.status() == Status::Connected
+}
+
+#[test]
+fn wildcard_listens_on_both_families_and_explicit_addresses_on_one() {
+    let reactor = Reactor::new().unwrap();
+    let mut any = TcpServer::new(&reactor);
+    any.listen(0, "*").unwrap();
+    assert!(connects(&reactor, "127.0.0.1", any.local_port()));
+    let mut v4 = TcpServer::new(&reactor);
+    v4.listen(0, "0.0.0.0").unwrap();
+    assert!(connects(&reactor, "127.0.0.1", v4.local_port()));
+    if !ipv6_available() {
+        eprintln!("no IPv6 on this host: skipping the IPv6 half");
+        return;
+    }
+    assert!(connects(&reactor, "::1", any.local_port()));
+    assert!(!connects(&reactor, "::1", v4.local_port()));
+    let mut v6 = TcpServer::new(&reactor);
+    v6.listen(0, "::").unwrap();
+    assert!(connects(&reactor, "::1", v6.local_port()));
+    assert!(!connects(&reactor, "127.0.0.1", v6.local_port()));
+    let mut v6_taken = None;
+    poll_until(&reactor, "v6 accept", || {
+        v6_taken = v6.take_connection();
+        v6_taken.is_some()
+    });
+    assert_eq!(v6_taken.unwrap().connected_host(), IpAddress::from("::1"));
+}
+
+#[test]
+fn accepted_peers_are_connected_and_report_addresses() {
+    let reactor = Reactor::new().unwrap();
+    let mut server = server(&reactor);
+    let listener = server.local_port();
+    let mut std_client = TcpStream::connect(("127.0.0.1", listener)).unwrap();
+    let mut peer = accept(&reactor, &mut server);
+    assert_eq!(peer.status(), Status::Connected);
+    assert_eq!(peer.connected_host(), IpAddress::from("127.0.0.1"));
+    assert_eq!(
+        peer.connected_port(),
+        std_client.local_addr().unwrap().port()
+    );
+    peer.put_data(b"hi").unwrap();
+    let mut buf = [0u8; 2];
+    std_client.set_read_timeout(Some(LONG)).unwrap();
+    std_client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hi");
+}
+
+#[test]
+fn wait_connected_drives_the_reactor() {
+    let reactor = Reactor::new().unwrap();
+    let mut server = server(&reactor);
+    let mut peer = StreamPeerTcp::new(&reactor);
+    assert_eq!(
+        peer.wait_connected(Duration::from_millis(1)),
+        Err(SocketError::SocketInvalid)
+    );
+    peer.connect_to_host("127.0.0.1", server.local_port())
+        .unwrap();
+    peer.wait_connected(LONG).unwrap();
+    assert!(server.is_connection_available());
+    assert!(server.take_connection().is_some());
+    assert!(server.take_connection().is_none());
+}
