@@ -829,8 +829,11 @@ impl Resolver {
     /// first [`queue`](Self::queue) that needs a real lookup.
     ///
     /// ```
-    /// use lunanet::Resolver;
+    /// use lunanet::{ResolverStatus, Resolver};
     /// let resolver = Resolver::new();
+    /// let id = resolver.queue("127.0.0.1", lunanet::IpType::Any)?;
+    /// assert_eq!(resolver.status(id), ResolverStatus::Done); // literals need no lookup
+    /// # Ok::<(), lunanet::SocketError>(())
     /// ```
     pub fn new() -> Resolver {
         Resolver {
@@ -1072,6 +1075,7 @@ impl Default for Resolver {
     ///
     /// ```
     /// let resolver = lunanet::Resolver::default();
+    /// # drop(resolver);
     /// ```
     fn default() -> Resolver {
         Resolver::new()

@@ -267,7 +267,7 @@ impl Reactor {
     /// ```
     /// use std::collections::HashMap;
     /// use std::time::Duration;
-    /// use lunanet::{HandleId, Reactor, Status, StreamPeerTcp, TcpServer};
+    /// use lunanet::{HandleId, Reactor, StreamPeerTcp, TcpServer};
     ///
     /// let reactor = Reactor::new()?;
     /// let mut server = TcpServer::new(&reactor);
