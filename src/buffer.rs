@@ -184,7 +184,6 @@ impl ByteQueue {
 
     /// Grows the storage so that [`ByteQueue::spare_mut`] offers at least
     /// `min(n, room)` bytes.
-    #[cfg(test)]
     pub(crate) fn reserve_spare(&mut self, n: usize) {
         let n = n.min(self.room());
         if n > 0 {

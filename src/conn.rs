@@ -52,6 +52,10 @@ pub enum Status {
     Error,
 }
 
+/// Smallest read asked of the kernel (and so the smallest read buffer a peer
+/// that receives anything holds until it goes idle).
+pub(crate) const READ_MIN: usize = 4096;
+
 /// Why a read loop stopped reading from the socket while data may remain in
 /// the kernel. Edge-triggered readiness will not report that data again, so
 /// the reactor must come back on its own.
@@ -106,6 +110,9 @@ pub(crate) struct Conn {
     /// writing again (writing now would only return `WouldBlock`).
     pub(crate) write_blocked: bool,
     pub(crate) stall: Stall,
+    /// An event reported a close or an error that no read has confirmed yet:
+    /// the next read goes on until `0`, `WouldBlock` or an error.
+    pub(crate) hup: bool,
 }
 
 impl Conn {
@@ -119,6 +126,7 @@ impl Conn {
             fin_received: false,
             write_blocked: false,
             stall: Stall::No,
+            hup: false,
         }
     }
 
@@ -167,13 +175,13 @@ impl Conn {
     /// - a full buffer or a spent budget stops the loop with data possibly left
     ///   in the kernel; `stall` records why so the reactor resumes on its own.
     ///
-    /// Small arrivals go through `scratch` (shared by all peers) and are copied
-    /// into `rx`, so the queue's storage stays as small as the data; once `rx`
-    /// owns enough free space, reads land in it directly.
+    /// Reads land directly in the queue's storage (no intermediate copy). Each
+    /// read asks for as much as the storage already owns (at least
+    /// [`READ_MIN`]), so a peer that receives large bursts keeps large reads
+    /// while one that exchanges small messages keeps a small buffer.
     pub(crate) fn fill_from<R: Read>(
         &mut self,
         io: &mut R,
-        scratch: &mut [u8],
         budget: &mut usize,
         until_block: bool,
     ) -> (usize, ReadEnd) {
@@ -190,28 +198,19 @@ impl Conn {
                 return (total, ReadEnd::Stalled);
             }
             let cap = room.min(*budget);
-            // Read straight into the queue when it has as much free space as
-            // the scratch buffer would offer; otherwise read into scratch.
-            let direct = self.rx.spare_mut().len() >= cap.min(scratch.len());
-            let (asked, result) = if direct {
-                let spare = self.rx.spare_mut();
-                let asked = cap.min(spare.len());
-                (asked, io.read(&mut spare[..asked]))
-            } else {
-                let asked = cap.min(scratch.len());
-                (asked, io.read(&mut scratch[..asked]))
-            };
-            match result {
+            let want = cap.min(self.rx.capacity().max(READ_MIN));
+            if self.rx.spare_mut().len() < want {
+                self.rx.reserve_spare(want);
+            }
+            let spare = self.rx.spare_mut();
+            let asked = cap.min(spare.len());
+            match io.read(&mut spare[..asked]) {
                 Ok(0) => {
                     self.fin_received = true;
                     return (total, ReadEnd::Eof);
                 }
                 Ok(n) => {
-                    if direct {
-                        self.rx.commit(n);
-                    } else {
-                        self.rx.push(&scratch[..n]);
-                    }
+                    self.rx.commit(n);
                     total += n;
                     *budget -= n;
                     if n < asked && !until_block {
@@ -421,9 +420,8 @@ mod tests {
         let mut c = conn();
         let mut io = Script::default();
         io.reads.push_back(Ok(vec![1; 64]));
-        let mut scratch = vec![0; 65536];
         let mut budget = 1 << 20;
-        let (n, end) = c.fill_from(&mut io, &mut scratch, &mut budget, false);
+        let (n, end) = c.fill_from(&mut io, &mut budget, false);
         assert_eq!(n, 64);
         assert!(matches!(end, ReadEnd::Drained));
         assert_eq!(io.read_calls, 1, "no extra read to see WouldBlock");
@@ -437,9 +435,8 @@ mod tests {
         let mut io = Script::default();
         io.reads.push_back(Ok(vec![1; 10]));
         io.reads.push_back(Ok(vec![]));
-        let mut scratch = vec![0; 4096];
         let mut budget = 1 << 20;
-        let (n, end) = c.fill_from(&mut io, &mut scratch, &mut budget, true);
+        let (n, end) = c.fill_from(&mut io, &mut budget, true);
         assert_eq!(n, 10);
         assert!(matches!(end, ReadEnd::Eof));
         assert!(c.fin_received);
@@ -458,9 +455,8 @@ mod tests {
         let mut c = Conn::new(Status::Connected, 100, 100);
         let mut io = Script::default();
         io.reads.push_back(Ok(vec![9; 250]));
-        let mut scratch = vec![0; 4096];
         let mut budget = 1 << 20;
-        let (n, end) = c.fill_from(&mut io, &mut scratch, &mut budget, false);
+        let (n, end) = c.fill_from(&mut io, &mut budget, false);
         assert_eq!(n, 100);
         assert!(matches!(end, ReadEnd::Stalled));
         assert_eq!(c.stall, Stall::Full);
@@ -468,7 +464,7 @@ mod tests {
         let mut out = [0; 30];
         c.get(&mut out).unwrap();
         assert!(c.needs_resume());
-        let (n, _) = c.fill_from(&mut io, &mut scratch, &mut budget, false);
+        let (n, _) = c.fill_from(&mut io, &mut budget, false);
         assert_eq!(n, 30);
         assert_eq!(c.rx.len(), 100);
     }
@@ -478,26 +474,36 @@ mod tests {
         let mut c = Conn::new(Status::Connected, 1 << 20, 100);
         let mut io = Script::default();
         io.reads.push_back(Ok(vec![9; 10_000]));
-        let mut scratch = vec![0; 1000];
         let mut budget = 2500;
-        let (n, end) = c.fill_from(&mut io, &mut scratch, &mut budget, false);
+        let (n, end) = c.fill_from(&mut io, &mut budget, false);
         assert_eq!(n, 2500);
         assert!(matches!(end, ReadEnd::Stalled));
         assert_eq!(c.stall, Stall::Budget);
-        assert!(io.asked.iter().all(|&a| a <= 4096));
+        assert!(io.asked.iter().all(|&a| a <= 2500));
     }
 
     #[test]
-    fn large_reads_land_in_the_queue_directly() {
+    fn small_traffic_keeps_a_small_buffer_and_bursts_grow_the_reads() {
         let mut c = Conn::new(Status::Connected, 1 << 20, 100);
-        c.rx.reserve_spare(64 * 1024);
         let mut io = Script::default();
-        io.reads.push_back(Ok(vec![5; 50_000]));
-        let mut scratch = vec![0; 16];
         let mut budget = 1 << 20;
-        let (n, end) = c.fill_from(&mut io, &mut scratch, &mut budget, false);
-        assert_eq!(n, 50_000);
+        io.reads.push_back(Ok(vec![1; 64]));
+        c.fill_from(&mut io, &mut budget, false);
+        assert_eq!(c.rx.capacity(), READ_MIN);
+        c.rx.clear();
+        // A 200 KB burst: reads grow with the buffer instead of staying at
+        // READ_MIN (which would cost ~50 syscalls).
+        io.reads.push_back(Ok(vec![5; 200_000]));
+        io.read_calls = 0;
+        let (n, end) = c.fill_from(&mut io, &mut budget, false);
+        assert_eq!(n, 200_000);
         assert!(matches!(end, ReadEnd::Drained));
+        assert!(io.read_calls <= 8, "{} reads", io.read_calls);
+        // Once grown (and until released when idle), one read takes a burst.
+        c.rx.clear();
+        io.reads.push_back(Ok(vec![6; 100_000]));
+        io.read_calls = 0;
+        c.fill_from(&mut io, &mut budget, false);
         assert_eq!(io.read_calls, 1);
     }
 
@@ -507,9 +513,8 @@ mod tests {
         let mut io = Script::default();
         io.reads
             .push_back(Err(io::ErrorKind::ConnectionReset.into()));
-        let mut scratch = vec![0; 64];
         let mut budget = 1 << 20;
-        let (_, end) = c.fill_from(&mut io, &mut scratch, &mut budget, false);
+        let (_, end) = c.fill_from(&mut io, &mut budget, false);
         let ReadEnd::Failed(e) = end else {
             panic!("expected failure, got {end:?}")
         };

@@ -274,7 +274,10 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     ///   `ERR_INVALID_PARAMETER`). Nothing is sent.
     /// - Those of the peer's `put_data`, with nothing sent: for TCP
     ///   `OutOfBufferMemory` when the write queue cannot take the frame now
-    ///   (retry later), `SocketInvalid` when not connected.
+    ///   (retry once the queue drains — unless the frame, 4 header bytes
+    ///   included, is larger than the whole
+    ///   [`write_buffer_limit`](crate::Config::write_buffer_limit): then it can
+    ///   never be sent; raise the limit), `SocketInvalid` when not connected.
     ///
     /// # Example
     ///

@@ -86,6 +86,7 @@ impl StreamPeerTcp {
     /// This connection's id in the reactor's ready set
     /// ([`Reactor::drain_ready`]); `None` before connecting and after
     /// `disconnect_from_host`.
+    #[inline]
     pub fn id(&self) -> Option<HandleId> {
         self.key.map(HandleId)
     }
@@ -183,6 +184,7 @@ impl StreamPeerTcp {
     }
 
     /// The connection status. No side effects.
+    #[inline]
     pub fn status(&self) -> Status {
         self.with(|p| p.conn.status).unwrap_or(Status::None)
     }
@@ -262,6 +264,7 @@ impl StreamPeerTcp {
     /// [`put_partial_data`](Self::put_partial_data)); `SocketInvalid` before
     /// connecting; `ConnectionClosed` after the connection closed or broke (or
     /// the error that broke it).
+    #[inline]
     pub fn put_data(&mut self, data: &[u8]) -> Result<(), SocketError> {
         self.put(data, false).map(|_| ())
     }
@@ -269,10 +272,12 @@ impl StreamPeerTcp {
     /// Queues as much of `data` as fits and returns how many bytes were taken
     /// (possibly 0). Errors as [`put_data`](Self::put_data), except
     /// `OutOfBufferMemory`.
+    #[inline]
     pub fn put_partial_data(&mut self, data: &[u8]) -> Result<usize, SocketError> {
         self.put(data, true)
     }
 
+    #[inline]
     fn put(&mut self, data: &[u8], partial: bool) -> Result<usize, SocketError> {
         let key = self.key.ok_or(SocketError::SocketInvalid)?;
         self.reactor.inner.borrow_mut().put(key, data, partial)
@@ -286,6 +291,7 @@ impl StreamPeerTcp {
     /// the rest with `get_partial_data`). `OutOfBufferMemory`: `buf` is larger
     /// than the read buffer limit, so it can never be filled. `SocketInvalid`:
     /// never connected. In `Status::Error`, the error that broke the connection.
+    #[inline]
     pub fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
         self.get(buf, false).map(|_| ())
     }
@@ -297,10 +303,12 @@ impl StreamPeerTcp {
     /// `FileEof` when nothing is buffered and the remote closed (so a read loop
     /// always ends); `SocketInvalid` when never connected; in `Status::Error`
     /// with nothing buffered, the error that broke the connection.
+    #[inline]
     pub fn get_partial_data(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
         self.get(buf, true)
     }
 
+    #[inline]
     fn get(&mut self, buf: &mut [u8], partial: bool) -> Result<usize, SocketError> {
         let key = self.key.ok_or(SocketError::SocketInvalid)?;
         self.reactor.inner.borrow_mut().get(key, buf, partial)
@@ -315,11 +323,13 @@ impl StreamPeerTcp {
 
     /// Bytes received and buffered by the last reactor pass, ready for `get_*`.
     /// No syscall.
+    #[inline]
     pub fn available_bytes(&self) -> usize {
         self.with(|p| p.conn.rx.len()).unwrap_or(0)
     }
 
     /// Bytes accepted by `put_*` that the kernel has not taken yet.
+    #[inline]
     pub fn pending_write_bytes(&self) -> usize {
         self.with(|p| p.conn.tx.len()).unwrap_or(0)
     }
@@ -424,6 +434,7 @@ impl StreamPeerTcp {
         self.with(|p| p.conn.fin_received).unwrap_or(true)
     }
 
+    #[inline]
     fn with<R>(&self, f: impl FnOnce(&crate::reactor::PeerSlot) -> R) -> Option<R> {
         let key = self.key?;
         self.reactor.inner.borrow().peer(key).map(f)

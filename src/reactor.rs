@@ -26,8 +26,6 @@ use crate::conn::{Conn, FlushEnd, ReadEnd, Stall, Status};
 use crate::ip::{Host, Resolver, ResolverId, ResolverStatus};
 use crate::{IpType, SocketError, net};
 
-/// Bytes of the scratch buffer small reads go through (shared by all peers).
-const SCRATCH_SIZE: usize = 64 * 1024;
 /// How long an empty buffer must stay untouched before its memory is released.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// First and longest wait before accepting again after the process ran out of
@@ -198,10 +196,10 @@ impl Reactor {
                 waker,
                 cx: Cx {
                     config,
-                    scratch: Vec::new(),
                     resume: Vec::new(),
                     resume_spare: Vec::new(),
                     ready: Vec::new(),
+                    ready_epoch: 1,
                     timers: BinaryHeap::new(),
                     idle: Vec::new(),
                     idle_epoch: 0,
@@ -264,6 +262,11 @@ impl Reactor {
     /// cleared first, and its capacity is reused, so a steady loop allocates
     /// nothing.
     ///
+    /// An id may name a connection that has closed since it changed (for
+    /// example one you dropped while handling an earlier id): look ids up in
+    /// your own map and skip the unknown ones. Ids are never reused, so a stale
+    /// id never matches a newer connection.
+    ///
     /// ```
     /// use std::collections::HashMap;
     /// use std::time::Duration;
@@ -299,15 +302,10 @@ impl Reactor {
     /// # Ok::<(), lunanet::SocketError>(())
     /// ```
     pub fn drain_ready(&self, out: &mut Vec<HandleId>) {
-        let inner = &mut *self.inner.borrow_mut();
-        for key in inner.cx.ready.drain(..) {
-            if let Some(slot) = inner.slots.get_mut(key.index)
-                && slot.generation == key.generation
-            {
-                slot.in_ready = false;
-                out.push(HandleId(key));
-            }
-        }
+        let cx = &mut self.inner.borrow_mut().cx;
+        out.extend(cx.ready.drain(..).map(HandleId));
+        // Forget every entry's membership at once (O(1), no slab walk).
+        cx.ready_epoch += 1;
     }
 
     /// Number of live connections and servers in this reactor, including peers
@@ -374,13 +372,14 @@ pub(crate) struct Inner {
 /// `Inner` so a slot and this can be borrowed mutably at once).
 pub(crate) struct Cx {
     pub(crate) config: Config,
-    /// Shared read buffer for small arrivals (allocated on first read).
-    scratch: Vec<u8>,
     /// Peers and servers with work that no readiness event will announce.
     resume: Vec<Key>,
     resume_spare: Vec<Key>,
     /// The ready set: entries changed since the last `drain_ready`.
     ready: Vec<Key>,
+    /// Bumped by `drain_ready`; an entry whose `ready_epoch` equals it is
+    /// already in `ready`.
+    ready_epoch: u64,
     timers: BinaryHeap<Reverse<(Instant, Key, TimerKind)>>,
     /// Peers whose buffers became empty, candidates for release when idle.
     idle: Vec<Key>,
@@ -405,7 +404,8 @@ pub(crate) struct Slot {
     generation: u32,
     /// Last pass in which this entry was counted as changed.
     changed_pass: u64,
-    in_ready: bool,
+    /// Equal to `Cx::ready_epoch` while the entry is in the ready set.
+    ready_epoch: u64,
     in_resume: bool,
     in_idle: bool,
     /// Idle epoch of the last I/O (see `Cx::sweep`).
@@ -528,6 +528,7 @@ impl Readiness {
 }
 
 impl Cx {
+    #[inline]
     /// Records that an entry changed in this pass (counted once) and puts it in
     /// the ready set (once until drained).
     fn mark(&mut self, slot: &mut Slot, key: Key) {
@@ -535,8 +536,8 @@ impl Cx {
             slot.changed_pass = self.pass;
             self.changed += 1;
         }
-        if !slot.in_ready {
-            slot.in_ready = true;
+        if slot.ready_epoch != self.ready_epoch {
+            slot.ready_epoch = self.ready_epoch;
             self.ready.push(key);
         }
     }
@@ -558,13 +559,6 @@ impl Cx {
                 self.next_sweep = Some(Instant::now() + IDLE_RELEASE);
             }
         }
-    }
-
-    fn scratch(&mut self) -> &mut Vec<u8> {
-        if self.scratch.is_empty() {
-            self.scratch = vec![0; SCRATCH_SIZE];
-        }
-        &mut self.scratch
     }
 
     fn timer(&mut self, at: Instant, key: Key, kind: TimerKind) {
@@ -596,7 +590,7 @@ impl Inner {
         self.slots.insert(Slot {
             generation,
             changed_pass: 0,
-            in_ready: false,
+            ready_epoch: 0,
             in_resume: false,
             in_idle: false,
             touched: self.cx.idle_epoch,
@@ -609,12 +603,14 @@ impl Inner {
         slot_in(&mut self.slots, key)
     }
 
+    #[inline]
     pub(crate) fn slot(&self, key: Key) -> Option<&Slot> {
         self.slots
             .get(key.index)
             .filter(|s| s.generation == key.generation)
     }
 
+    #[inline]
     pub(crate) fn peer(&self, key: Key) -> Option<&PeerSlot> {
         match &self.slot(key)?.kind {
             Kind::Peer(p) => Some(p),
@@ -667,8 +663,13 @@ impl Inner {
     pub(crate) fn pass(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         self.cx.pass += 1;
         self.cx.changed = 0;
-        if self.cx.config.coalesce_writes {
+        let mut timeout = timeout;
+        if self.cx.config.coalesce_writes && !self.cx.resume.is_empty() {
+            // The wait is measured from the call, not from after the flush, so
+            // a tick loop's sleep still ends on schedule.
+            let started = Instant::now();
             self.flush_dirty();
+            timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
         }
         let timeout = self.effective_timeout(timeout);
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
@@ -715,16 +716,11 @@ impl Inner {
         }
     }
 
+    /// Routes an event (or a resume) to its entry. Stale keys — the entry was
+    /// removed, and maybe replaced, earlier in this batch — match nothing: the
+    /// generation check in `service_peer` is what makes that safe.
     fn dispatch(&mut self, key: Key, r: Readiness) {
-        let Some(slot) = self.slot(key) else {
-            // Stale: the entry was removed (and maybe replaced) earlier in
-            // this batch. The generation check is what makes this safe.
-            return;
-        };
-        match slot.kind {
-            Kind::Peer(_) => self.service_peer(key, r),
-            Kind::Server(_) => self.service_server(key),
-        }
+        self.service_peer(key, r);
     }
 
     fn run_resumes(&mut self) {
@@ -740,10 +736,7 @@ impl Inner {
                 continue;
             };
             slot.in_resume = false;
-            match slot.kind {
-                Kind::Peer(_) => self.service_peer(key, Readiness::default()),
-                Kind::Server(_) => self.service_server(key),
-            }
+            self.dispatch(key, Readiness::default());
         }
         self.cx.resume_spare = list;
     }
@@ -804,7 +797,8 @@ impl Inner {
     // -- peers --------------------------------------------------------------
 
     /// Everything a peer needs in a pass: connect completion, flushing,
-    /// reading, the FIN rule, the closing sequence.
+    /// reading, the FIN rule, the closing sequence. (Servers are passed on to
+    /// `service_server`, so one slab lookup serves both.)
     fn service_peer(&mut self, key: Key, r: Readiness) {
         let Inner {
             slots, cx, poll, ..
@@ -813,17 +807,46 @@ impl Inner {
             return;
         };
         let Kind::Peer(p) = &mut slot.kind else {
-            return;
+            return self.service_server(key);
         };
         let status_before = p.conn.status;
         let avail_before = p.conn.rx.len();
-        let queued_before = p.conn.tx.len();
-        let served = serve_peer(p, r, cx, poll.registry(), key);
+        let blocked_before = p.conn.write_blocked;
+        let served = if fast_path(p, r) {
+            // Steady traffic: one read, no flush, no status change unless the
+            // read says otherwise.
+            if r.writable {
+                p.conn.write_blocked = false;
+            }
+            refresh_budget(p, cx);
+            let Some(sock) = p.sock.as_mut() else {
+                return; // Open always has a socket
+            };
+            let (n, end) = p.conn.fill_from(sock, &mut p.budget_left, false);
+            if let ReadEnd::Drained = end {
+                slot.touched = cx.idle_epoch;
+                if n > 0 {
+                    cx.mark(slot, key);
+                }
+                return;
+            }
+            let mut out = Served {
+                moved: true,
+                ..Served::default()
+            };
+            let failed = after_read(p, end, false, false, &mut out);
+            serve_tail(p, failed, cx, key, out)
+        } else {
+            serve_peer(p, r, cx, poll.registry(), key)
+        };
         let server = if served.closed { close_socket(p) } else { None };
         let attached = p.attached;
+        // Changed: status, more bytes to read, or output that had to wait for
+        // the kernel is now all out (room to put more). A coalesced flush that
+        // never waited is not news.
         let changed = p.conn.status != status_before
             || p.conn.rx.len() > avail_before
-            || (queued_before > 0 && p.conn.tx.is_empty());
+            || (blocked_before && !p.conn.write_blocked && p.conn.tx.is_empty());
         let emptied = served.moved
             && (p.conn.rx.is_empty() || p.conn.tx.is_empty())
             && p.conn.rx.capacity() + p.conn.tx.capacity() > 0;
@@ -1087,6 +1110,31 @@ struct Served {
     moved: bool,
 }
 
+/// Whether an event can take the fast path: a connected peer with nothing
+/// queued, nothing stalled and nothing pending, told only that data arrived.
+/// This is the whole of steady request/response traffic.
+#[inline]
+fn fast_path(p: &PeerSlot, r: Readiness) -> bool {
+    r.readable
+        && !r.closing
+        && matches!(p.phase, Phase::Open)
+        && p.conn.tx.is_empty()
+        && p.conn.stall == Stall::No
+        && !p.conn.hup
+        && !p.probe
+        && !p.conn.fin_received
+}
+
+/// Starts the peer's read budget afresh in a new pass (a peer served twice in
+/// one pass, by an event and a resume, shares one budget).
+#[inline]
+fn refresh_budget(p: &mut PeerSlot, cx: &Cx) {
+    if p.budget_pass != cx.pass {
+        p.budget_pass = cx.pass;
+        p.budget_left = cx.config.read_budget;
+    }
+}
+
 /// The per-peer part of a pass, on the peer alone (see `Inner::service_peer`).
 fn serve_peer(
     p: &mut PeerSlot,
@@ -1137,26 +1185,54 @@ fn serve_peer(
         Stall::Full => p.conn.rx.room() > 0,
         Stall::Budget => true,
     };
-    let until_block = r.closing || std::mem::take(&mut p.probe);
+    // A close/error event (or a failed direct write) means: read until a
+    // definitive answer (0 or an error). If the budget or a full buffer cuts
+    // that read short, the intent must survive until the resumed read: no
+    // new edge will come for a FIN that was already reported.
+    let until_block = r.closing || p.conn.hup || std::mem::take(&mut p.probe);
+    if r.closing && !p.conn.fin_received {
+        p.conn.hup = true; // kept even if no read happens now (full buffer)
+    }
     if failed.is_none() && !p.conn.fin_received && (r.readable || until_block || resume_read) {
         out.moved = true;
-        if p.budget_pass != cx.pass {
-            p.budget_pass = cx.pass;
-            p.budget_left = cx.config.read_budget;
-        }
-        let (_, end) = p
-            .conn
-            .fill_from(sock, cx.scratch(), &mut p.budget_left, until_block);
-        if closing {
-            // Nobody will read this data; reading only looks for the FIN.
-            p.conn.rx.clear();
-        }
-        match end {
-            ReadEnd::Failed(e) => failed = Some(e),
-            ReadEnd::Stalled => out.resume = p.conn.stall == Stall::Budget || closing,
-            ReadEnd::Drained | ReadEnd::Eof => {}
+        refresh_budget(p, cx);
+        if let Some(sock) = p.sock.as_mut() {
+            let (_, end) = p.conn.fill_from(sock, &mut p.budget_left, until_block);
+            failed = after_read(p, end, until_block, closing, &mut out);
         }
     }
+    serve_tail(p, failed, cx, key, out)
+}
+
+/// Applies how a read ended; returns the error that broke the socket, if any.
+fn after_read(
+    p: &mut PeerSlot,
+    end: ReadEnd,
+    until_block: bool,
+    closing: bool,
+    out: &mut Served,
+) -> Option<io::Error> {
+    if closing {
+        // Nobody will read this data; reading only looks for the FIN.
+        p.conn.rx.clear();
+    }
+    p.conn.hup = until_block && matches!(end, ReadEnd::Stalled);
+    match end {
+        ReadEnd::Failed(e) => return Some(e),
+        ReadEnd::Stalled => out.resume = p.conn.stall == Stall::Budget || closing,
+        ReadEnd::Drained | ReadEnd::Eof => {}
+    }
+    None
+}
+
+/// The end of serving a peer: failure, the FIN rule, the closing sequence.
+fn serve_tail(
+    p: &mut PeerSlot,
+    failed: Option<io::Error>,
+    cx: &mut Cx,
+    key: Key,
+    mut out: Served,
+) -> Served {
     if let Some(e) = failed {
         if p.conn.status == Status::Connected {
             log::debug!("connection to {:?} failed: {e}", p.remote);
@@ -1595,12 +1671,6 @@ impl Inner {
     pub(crate) fn take_connection(&mut self, server: Key) -> Option<Key> {
         loop {
             let limit = self.cx.config.listen_backlog as usize;
-            let s = self.server_mut(server)?;
-            if s.pending.is_empty() {
-                // Nothing accepted yet: try the listener once more (no
-                // reactor pass: other peers are not touched).
-                self.service_server(server);
-            }
             let s = self.server_mut(server)?;
             let was_full = s.pending.len() >= limit;
             let (mut stream, remote) = s.pending.pop_front()?;

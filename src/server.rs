@@ -104,9 +104,11 @@ impl TcpServer {
     }
 
     /// Takes the oldest accepted connection: a `Connected` peer of the same
-    /// reactor. `None` if none is waiting. Does not run a reactor pass (other
-    /// peers are untouched), but accepts from the listener if nothing was
-    /// accepted yet.
+    /// reactor. `None` if none is waiting.
+    ///
+    /// Connections are accepted during reactor passes (any `poll`, or
+    /// [`is_connection_available`](Self::is_connection_available)); this call
+    /// makes no syscall, so calling it every frame costs nothing.
     pub fn take_connection(&mut self) -> Option<StreamPeerTcp> {
         let key = self.key?;
         let peer = self.reactor.inner.borrow_mut().take_connection(key)?;

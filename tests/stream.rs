@@ -2,7 +2,7 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -60,35 +60,6 @@ fn fin_without_data_goes_to_none() {
     poll_until(&reactor, "FIN", || peer.status() != Status::Connected);
     assert_eq!(peer.status(), Status::None);
     assert_eq!(peer.error(), None);
-}
-
-#[test]
-fn reset_goes_to_error() {
-    let reactor = Reactor::new().unwrap();
-    let (peer, remote) = client_to_std(&reactor);
-    let remote = socket2::Socket::from(remote);
-    remote.set_linger(Some(Duration::ZERO)).unwrap();
-    drop(remote); // RST
-    poll_until(&reactor, "RST", || peer.status() != Status::Connected);
-    assert_eq!(peer.status(), Status::Error);
-    assert_eq!(peer.error(), Some(SocketError::ConnectionClosed));
-    assert_eq!(peer.error_kind(), Some(std::io::ErrorKind::ConnectionReset));
-}
-
-#[test]
-fn a_reply_queued_in_the_tick_of_the_last_read_is_sent_after_a_half_close() {
-    let reactor = Reactor::new().unwrap();
-    let (mut peer, mut remote) = client_to_std(&reactor);
-    remote.write_all(b"ping").unwrap();
-    remote.shutdown(Shutdown::Write).unwrap();
-    poll_until(&reactor, "ping", || peer.available_bytes() == 4);
-    let mut buf = [0u8; 4];
-    peer.get_data(&mut buf).unwrap();
-    peer.put_data(b"pong").unwrap(); // same tick as the last read
-    poll_until(&reactor, "None after FIN", || peer.status() == Status::None);
-    let mut reply = Vec::new();
-    remote.read_to_end(&mut reply).unwrap(); // "pong" then our FIN
-    assert_eq!(reply, b"pong");
 }
 
 #[test]
@@ -306,4 +277,26 @@ fn wait_flushed_waits_for_the_kernel_to_take_the_queue() {
     peer.disconnect_from_host();
     poll_until(&reactor, "closed", || reactor.is_empty());
     assert_eq!(reader.join().unwrap().len(), 8 << 20);
+}
+
+/// Regression: a FIN announced by an event while the read was cut short by
+/// the budget must still be seen. The resumed read has no event, and no new
+/// edge comes for a FIN already reported, so the "read until a definitive
+/// answer" intent has to survive the resume.
+#[test]
+fn a_fin_reported_during_a_budget_stall_is_not_lost() {
+    const BUDGET: usize = 4096;
+    let reactor = reactor_with(Config::default().read_budget(BUDGET));
+    let (mut peer, mut remote) = client_to_std(&reactor);
+    remote.write_all(&pattern(0, 100_000)).unwrap();
+    drop(remote); // data and FIN arrive before the first pass
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    poll_until(&reactor, "None after reading everything", || {
+        if let Ok(n) = peer.get_partial_data(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        peer.status() == Status::None
+    });
+    assert!(got == pattern(0, 100_000));
 }

@@ -1,0 +1,242 @@
+//! The server under test for `--impl lunanet`: a `TcpServer` and the ready set
+//! of one `Reactor`, on the calling thread.
+//!
+//! Echo (ping-pong, bulk): sleep in `reactor.poll`, take new connections,
+//! visit only the peers in the ready set, and for each move what fits from its
+//! input to its output: `get_partial_data` into one reusable buffer, at most
+//! as many bytes as the peer's write queue has room for, then `put_data` of
+//! exactly those bytes (so it cannot be refused and no byte is ever dropped).
+//! What does not fit stays in the peer's read buffer; when that is full the
+//! reactor stops reading the socket (TCP backpressure), and the peer comes
+//! back in the ready set once its output flushed.
+//!
+//! Broadcast: `Config::coalesce_writes(true)`; at each tick, `put_data` of
+//! each 32-byte record to every peer (K calls per peer, as a game would send
+//! K messages), then `reactor.poll(Some(until_next_tick))`, whose pass writes
+//! each peer's queue in one `write`.
+
+use std::time::{Duration, Instant};
+
+use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+
+use crate::proto::{Record, encode_record};
+use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
+
+/// Longest sleep in `poll`, so a stop request is seen promptly.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+
+/// Connected peers, indexed by `HandleId::index()` (dense, small).
+struct Peers {
+    slots: Vec<Option<StreamPeerTcp>>,
+    count: usize,
+}
+
+impl Peers {
+    fn insert(&mut self, peer: StreamPeerTcp) {
+        let Some(id) = peer.id() else { return };
+        let i = id.index();
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        if self.slots[i].replace(peer).is_none() {
+            self.count += 1;
+        }
+    }
+
+    fn get_mut(&mut self, id: HandleId) -> Option<&mut StreamPeerTcp> {
+        self.slots
+            .get_mut(id.index())?
+            .as_mut()
+            .filter(|p| p.id() == Some(id))
+    }
+
+    fn remove(&mut self, id: HandleId) {
+        if let Some(slot) = self.slots.get_mut(id.index())
+            && slot.as_ref().is_some_and(|p| p.id() == Some(id))
+        {
+            *slot = None; // drop: graceful close
+            self.count -= 1;
+        }
+    }
+}
+
+pub fn run(
+    cfg: &ServerConfig,
+    started: &dyn Fn(Result<Started, String>),
+    stop: &Stop,
+) -> ServerReport {
+    let mut report = ServerReport::default();
+    let config = match cfg.mode {
+        Mode::Broadcast => Config::default().coalesce_writes(true),
+        Mode::PingPong | Mode::Bulk => Config::default(),
+    };
+    let write_limit = config.write_buffer_limit;
+    let reactor = match Reactor::with_config(config) {
+        Ok(r) => r,
+        Err(e) => {
+            started(Err(format!("lunanet reactor: {e}")));
+            return report;
+        }
+    };
+    let mut server = TcpServer::new(&reactor);
+    if let Err(e) = server.listen(cfg.addr.port(), cfg.addr.ip()) {
+        started(Err(format!("lunanet listen on {}: {e}", cfg.addr)));
+        return report;
+    }
+    started(Ok(Started {
+        addr: std::net::SocketAddr::new(cfg.addr.ip(), server.local_port()),
+    }));
+
+    let server_id = server.id();
+    let mut peers = Peers {
+        slots: Vec::new(),
+        count: 0,
+    };
+    let mut ready: Vec<HandleId> = Vec::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let start = Instant::now();
+    let mut next_tick = start;
+    let mut tick: u64 = 0;
+
+    while !stop.requested() {
+        let now = Instant::now();
+        if cfg.mode == Mode::Broadcast {
+            // Fixed rate; a late loop sends every missed tick at once (burst),
+            // each with its own scheduled time.
+            while now >= next_tick {
+                if now > next_tick + cfg.tick.period {
+                    report.late_ticks += 1;
+                }
+                broadcast_tick(cfg, &mut peers, tick, next_tick, &mut report);
+                tick += 1;
+                next_tick = start + cfg.tick.period.mul_f64(tick as f64);
+            }
+            report.ticks = tick;
+        }
+        let wait = match cfg.mode {
+            // Measured after the tick's work, so the sleep ends on schedule.
+            Mode::Broadcast => next_tick
+                .saturating_duration_since(Instant::now())
+                .min(MAX_WAIT),
+            _ => MAX_WAIT,
+        };
+        if let Err(e) = reactor.poll(Some(wait)) {
+            report.error(format!("lunanet poll: {e}"));
+            break;
+        }
+        reactor.drain_ready(&mut ready);
+        for id in ready.drain(..) {
+            if Some(id) == server_id {
+                // Only when the ready set says so: `take_connection` with
+                // nothing accepted tries `accept` (a syscall) once more.
+                while let Some(peer) = server.take_connection() {
+                    report.accepted += 1;
+                    peers.insert(peer);
+                }
+                continue;
+            }
+            let Some(peer) = peers.get_mut(id) else {
+                continue; // a peer already gone
+            };
+            match cfg.mode {
+                Mode::Broadcast => discard_input(peer, &mut buf),
+                Mode::PingPong | Mode::Bulk => {
+                    report.bytes_echoed += echo(peer, &mut buf, write_limit, &mut report);
+                }
+            }
+            match peer.status() {
+                Status::Connected | Status::Connecting => {}
+                Status::None => peers.remove(id),
+                Status::Error => {
+                    report.error(format!(
+                        "connection {:?} failed: {:?} ({:?})",
+                        peer.remote_addr(),
+                        peer.error(),
+                        peer.error_kind()
+                    ));
+                    peers.remove(id);
+                }
+            }
+        }
+    }
+    report.open_at_stop = peers.count as u64;
+    report
+}
+
+/// Moves what fits from the peer's input to its output; returns bytes echoed.
+fn echo(
+    peer: &mut StreamPeerTcp,
+    buf: &mut [u8],
+    write_limit: usize,
+    report: &mut ServerReport,
+) -> u64 {
+    let mut total = 0;
+    loop {
+        let room = write_limit.saturating_sub(peer.pending_write_bytes());
+        let want = buf.len().min(room);
+        if want == 0 {
+            return total; // back in the ready set once the output flushed
+        }
+        let n = match peer.get_partial_data(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(_) => return total, // closed or failed: the status says which
+        };
+        if n == 0 {
+            return total;
+        }
+        match peer.put_data(&buf[..n]) {
+            Ok(()) => total += n as u64,
+            Err(SocketError::ConnectionClosed) => return total,
+            Err(e) => {
+                report.error(format!("put_data of {n} bytes within the room: {e}"));
+                return total;
+            }
+        }
+        if n < want {
+            return total; // took everything buffered
+        }
+    }
+}
+
+/// Broadcast clients send nothing; read whatever comes so the FIN is seen.
+fn discard_input(peer: &mut StreamPeerTcp, buf: &mut [u8]) {
+    while let Ok(n) = peer.get_partial_data(buf) {
+        if n < buf.len() {
+            break;
+        }
+    }
+}
+
+fn broadcast_tick(
+    cfg: &ServerConfig,
+    peers: &mut Peers,
+    tick: u64,
+    scheduled: Instant,
+    report: &mut ServerReport,
+) {
+    let scheduled_ns = cfg.clock.ns(scheduled);
+    let count = cfg.tick.records as u32;
+    let records: Vec<[u8; crate::proto::RECORD]> = (0..count)
+        .map(|index| {
+            encode_record(Record {
+                tick,
+                scheduled_ns,
+                index,
+                count,
+            })
+        })
+        .collect();
+    for peer in peers.slots.iter_mut().flatten() {
+        for record in &records {
+            match peer.put_data(record) {
+                Ok(()) => report.records_sent += 1,
+                Err(SocketError::OutOfBufferMemory) => {
+                    report.error("write queue full: a client is not reading".to_string());
+                    break;
+                }
+                // Closed or failed since the last pass: its status says so.
+                Err(_) => break,
+            }
+        }
+    }
+}
