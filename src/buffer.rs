@@ -93,6 +93,13 @@ impl ByteQueue {
         self.tail += data.len();
     }
 
+    /// Length of [`ByteQueue::spare_mut`], without borrowing.
+    #[inline]
+    pub(crate) fn spare_len(&self) -> usize {
+        // `tail - head <= limit`, so `head + limit >= tail`: no underflow.
+        self.storage.len().min(self.head + self.limit) - self.tail
+    }
+
     /// Contiguous free space after the tail that is usable without reallocating
     /// and without exceeding the limit (may be empty). Fill a prefix of it and
     /// call [`ByteQueue::commit`].
@@ -112,7 +119,7 @@ impl ByteQueue {
     }
 
     /// Copies up to `out.len()` bytes from the front without consuming them.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peek(&self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
         out[..n].copy_from_slice(&self.storage[self.head..self.head + n]);
@@ -132,7 +139,7 @@ impl ByteQueue {
     }
 
     /// Moves up to `out.len()` bytes from the front into `out`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop_into(&mut self, out: &mut [u8]) -> usize {
         let n = self.peek(out);
         self.consume(n);

@@ -160,6 +160,7 @@ impl Conn {
 
     /// After the application consumed bytes: does the reactor have work for
     /// this connection that no readiness event will announce?
+    #[inline]
     pub(crate) fn needs_resume(&self) -> bool {
         (self.stall == Stall::Full && self.rx.room() > 0)
             || (self.status == Status::Connected && self.fin_received && self.rx.is_empty())
@@ -199,7 +200,7 @@ impl Conn {
             }
             let cap = room.min(*budget);
             let want = cap.min(self.rx.capacity().max(READ_MIN));
-            if self.rx.spare_mut().len() < want {
+            if self.rx.spare_len() < want {
                 self.rx.reserve_spare(want);
             }
             let spare = self.rx.spare_mut();
@@ -254,6 +255,7 @@ impl Conn {
     }
 
     /// Checks that `put_*` may queue data in the current status.
+    #[inline]
     pub(crate) fn check_put(&self) -> Result<(), SocketError> {
         match self.status {
             Status::Connecting | Status::Connected => Ok(()),
@@ -269,6 +271,7 @@ impl Conn {
     /// All-or-nothing (`partial == false`): succeeds iff `data` fits in the
     /// queue's free room, whatever the socket would take right now, so the
     /// outcome never depends on kernel buffer sizes.
+    #[inline]
     pub(crate) fn put<W: Write>(
         &mut self,
         io: Option<&mut W>,
@@ -303,6 +306,9 @@ impl Conn {
                 self.write_blocked = true;
             }
         }
+        if written == data.len() {
+            return Ok(written); // the common case: the kernel took it all
+        }
         let rest = &data[written..];
         let queued = rest.len().min(self.tx.room());
         self.tx.push(&rest[..queued]);
@@ -320,6 +326,7 @@ impl Conn {
     }
 
     /// Whether no byte will ever be added to `rx` again.
+    #[inline]
     fn input_finished(&self) -> bool {
         self.fin_received || matches!(self.status, Status::None | Status::Error)
     }
@@ -333,6 +340,7 @@ impl Conn {
     }
 
     /// `get_data`: fills `buf` completely or consumes nothing.
+    #[inline]
     pub(crate) fn get(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
         if buf.len() > self.rx.limit() {
             return Err(SocketError::OutOfBufferMemory);
@@ -350,6 +358,7 @@ impl Conn {
     /// `get_partial_data`: takes what is buffered. `Ok(0)` means "nothing yet";
     /// when nothing is buffered and nothing more can arrive it is an error, so
     /// a read loop always ends.
+    #[inline]
     pub(crate) fn get_partial(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
         let n = self.rx.pop_into(buf);
         if n == 0 && !buf.is_empty() && self.input_finished() {

@@ -796,10 +796,47 @@ impl Inner {
 
     // -- peers --------------------------------------------------------------
 
-    /// Everything a peer needs in a pass: connect completion, flushing,
-    /// reading, the FIN rule, the closing sequence. (Servers are passed on to
-    /// `service_server`, so one slab lookup serves both.)
+    /// Serves one entry for an event or a resume. Steady traffic — data for a
+    /// connected peer with nothing queued or pending — takes a short path: one
+    /// read, and the peer marked changed. Everything else (connect
+    /// completion, flushing, stalls, the FIN rule, closing, errors, servers)
+    /// goes through `service_slow`, kept out of line so the short path stays
+    /// short.
     fn service_peer(&mut self, key: Key, r: Readiness) {
+        let Inner { slots, cx, .. } = self;
+        let Some(slot) = slot_in(slots, key) else {
+            return; // stale: see `dispatch`
+        };
+        let Kind::Peer(p) = &mut slot.kind else {
+            return self.service_server(key);
+        };
+        if !fast_path(p, r) {
+            return self.service_slow(key, r, None);
+        }
+        if r.writable {
+            p.conn.write_blocked = false;
+        }
+        refresh_budget(p, cx);
+        let Some(sock) = p.sock.as_mut() else {
+            return; // Open always has a socket
+        };
+        let avail_before = p.conn.rx.len();
+        let (n, end) = p.conn.fill_from(sock, &mut p.budget_left, false);
+        if let ReadEnd::Drained = end {
+            slot.touched = cx.idle_epoch;
+            if n > 0 {
+                cx.mark(slot, key);
+            }
+            return;
+        }
+        self.service_slow(key, r, Some((avail_before, end)));
+    }
+
+    /// The general case of `service_peer`. With `read`, the short path
+    /// already read (from `avail_before` bytes) and ended with something other
+    /// than "drained"; only the rest of the work is left.
+    #[inline(never)]
+    fn service_slow(&mut self, key: Key, r: Readiness, read: Option<(usize, ReadEnd)>) {
         let Inner {
             slots, cx, poll, ..
         } = self;
@@ -807,37 +844,20 @@ impl Inner {
             return;
         };
         let Kind::Peer(p) = &mut slot.kind else {
-            return self.service_server(key);
+            return;
         };
         let status_before = p.conn.status;
-        let avail_before = p.conn.rx.len();
         let blocked_before = p.conn.write_blocked;
-        let served = if fast_path(p, r) {
-            // Steady traffic: one read, no flush, no status change unless the
-            // read says otherwise.
-            if r.writable {
-                p.conn.write_blocked = false;
+        let (avail_before, served) = match read {
+            Some((avail_before, end)) => {
+                let mut out = Served {
+                    moved: true,
+                    ..Served::default()
+                };
+                let failed = after_read(p, end, false, false, &mut out);
+                (avail_before, serve_tail(p, failed, cx, key, out))
             }
-            refresh_budget(p, cx);
-            let Some(sock) = p.sock.as_mut() else {
-                return; // Open always has a socket
-            };
-            let (n, end) = p.conn.fill_from(sock, &mut p.budget_left, false);
-            if let ReadEnd::Drained = end {
-                slot.touched = cx.idle_epoch;
-                if n > 0 {
-                    cx.mark(slot, key);
-                }
-                return;
-            }
-            let mut out = Served {
-                moved: true,
-                ..Served::default()
-            };
-            let failed = after_read(p, end, false, false, &mut out);
-            serve_tail(p, failed, cx, key, out)
-        } else {
-            serve_peer(p, r, cx, poll.registry(), key)
+            None => (p.conn.rx.len(), serve_peer(p, r, cx, poll.registry(), key)),
         };
         let server = if served.closed { close_socket(p) } else { None };
         let attached = p.attached;
@@ -1527,6 +1547,7 @@ impl Inner {
     }
 
     /// `put_data` (`partial == false`) / `put_partial_data`.
+    #[inline]
     pub(crate) fn put(
         &mut self,
         key: Key,
@@ -1562,6 +1583,7 @@ impl Inner {
     }
 
     /// `get_data` (`partial == false`, returns the length) / `get_partial_data`.
+    #[inline]
     pub(crate) fn get(
         &mut self,
         key: Key,
@@ -1576,6 +1598,16 @@ impl Inner {
         let Kind::Peer(p) = &mut slot.kind else {
             return Err(SocketError::SocketInvalid);
         };
+        let c = &mut p.conn;
+        if partial && c.stall == Stall::No && !c.fin_received && !c.rx.is_empty() {
+            // Steady traffic: take what is there; nothing to resume, and the
+            // status cannot be affected.
+            let n = c.rx.pop_into(buf);
+            if c.rx.is_empty() {
+                cx.touch(slot, key, true);
+            }
+            return Ok(n);
+        }
         let result = if partial {
             p.conn.get_partial(buf)
         } else {

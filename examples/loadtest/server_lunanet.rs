@@ -138,11 +138,15 @@ pub fn run(
             let Some(peer) = peers.get_mut(id) else {
                 continue; // a peer already gone
             };
-            match cfg.mode {
+            let input_ended = match cfg.mode {
                 Mode::Broadcast => discard_input(peer, &mut buf),
-                Mode::PingPong | Mode::Bulk => {
-                    report.bytes_echoed += echo(peer, &mut buf, write_limit, &mut report);
-                }
+                Mode::PingPong | Mode::Bulk => echo(peer, &mut buf, write_limit, &mut report),
+            };
+            // A peer whose status changed is in the ready set, and reading it
+            // then fails (end of stream, or the error): only then is the
+            // status worth a look.
+            if !input_ended {
+                continue;
             }
             match peer.status() {
                 Status::Connected | Status::Connecting => {}
@@ -163,46 +167,47 @@ pub fn run(
     report
 }
 
-/// Moves what fits from the peer's input to its output; returns bytes echoed.
+/// Moves what fits from the peer's input to its output (counted in
+/// `report.bytes_echoed`); returns whether reading failed (end of stream or an
+/// error), i.e. whether the status needs a look.
 fn echo(
     peer: &mut StreamPeerTcp,
     buf: &mut [u8],
     write_limit: usize,
     report: &mut ServerReport,
-) -> u64 {
-    let mut total = 0;
+) -> bool {
     loop {
         let room = write_limit.saturating_sub(peer.pending_write_bytes());
         let want = buf.len().min(room);
         if want == 0 {
-            return total; // back in the ready set once the output flushed
+            return false; // back in the ready set once the output flushed
         }
         let n = match peer.get_partial_data(&mut buf[..want]) {
+            Ok(0) => return false,
             Ok(n) => n,
-            Err(_) => return total, // closed or failed: the status says which
+            Err(_) => return true, // closed or failed: the status says which
         };
-        if n == 0 {
-            return total;
-        }
         match peer.put_data(&buf[..n]) {
-            Ok(()) => total += n as u64,
-            Err(SocketError::ConnectionClosed) => return total,
+            Ok(()) => report.bytes_echoed += n as u64,
+            Err(SocketError::ConnectionClosed) => return true,
             Err(e) => {
                 report.error(format!("put_data of {n} bytes within the room: {e}"));
-                return total;
+                return true;
             }
         }
         if n < want {
-            return total; // took everything buffered
+            return false; // took everything buffered
         }
     }
 }
 
-/// Broadcast clients send nothing; read whatever comes so the FIN is seen.
-fn discard_input(peer: &mut StreamPeerTcp, buf: &mut [u8]) {
-    while let Ok(n) = peer.get_partial_data(buf) {
-        if n < buf.len() {
-            break;
+/// Reads and drops everything buffered; returns whether reading failed.
+fn discard_input(peer: &mut StreamPeerTcp, buf: &mut [u8]) -> bool {
+    loop {
+        match peer.get_partial_data(buf) {
+            Ok(n) if n < buf.len() => return false,
+            Ok(_) => {}
+            Err(_) => return true,
         }
     }
 }
