@@ -113,6 +113,10 @@ pub(crate) struct Conn {
     /// An event reported a close or an error that no read has confirmed yet:
     /// the next read goes on until `0`, `WouldBlock` or an error.
     pub(crate) hup: bool,
+    /// A write made by `put` failed with this error. The kernel reports a
+    /// reset once, so it is kept here until the next reactor pass fails the
+    /// connection with it (a read then would see a clean-looking EOF).
+    pub(crate) write_error: Option<io::ErrorKind>,
 }
 
 impl Conn {
@@ -127,6 +131,7 @@ impl Conn {
             write_blocked: false,
             stall: Stall::No,
             hup: false,
+            write_error: None,
         }
     }
 
@@ -290,16 +295,22 @@ impl Conn {
             debug_assert!(self.tx.is_empty() && !self.write_blocked);
             loop {
                 match io.write(data) {
-                    Ok(0) => return Err(SocketError::ConnectionClosed),
+                    Ok(0) => {
+                        self.write_error = Some(io::ErrorKind::WriteZero);
+                        return Err(SocketError::ConnectionClosed);
+                    }
                     Ok(n) => {
                         written = n;
                         break;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // The status changes at the next reactor pass, which sees
-                    // the same error on the socket; nothing was accepted.
-                    Err(e) => return Err(SocketError::from(e)),
+                    // Nothing was accepted. The status changes at the next
+                    // reactor pass, which fails the connection with this error.
+                    Err(e) => {
+                        self.write_error = Some(e.kind());
+                        return Err(SocketError::from(e));
+                    }
                 }
             }
             if written < data.len() {
@@ -591,6 +602,9 @@ mod tests {
             Err(SocketError::ConnectionClosed)
         );
         assert!(c.tx.is_empty());
+        // Kept for the next pass: a reset is reported only once.
+        assert_eq!(c.write_error, Some(io::ErrorKind::BrokenPipe));
+        assert_eq!(c.status, Status::Connected, "status changes only in a pass");
     }
 
     #[test]

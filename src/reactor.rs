@@ -450,8 +450,6 @@ pub(crate) struct PeerSlot {
     bound: Option<socket2::Socket>,
     /// Where `bind()` bound (with the port the OS chose), for further attempts.
     bind: Option<net::LocalAddr>,
-    /// A direct write failed: read until a definitive answer next pass.
-    probe: bool,
     /// The pass in which `budget_left` was last set: a peer served twice in
     /// one pass (event and resume) shares one read budget.
     budget_pass: u64,
@@ -488,7 +486,6 @@ impl PeerSlot {
             sock: None,
             bound: None,
             bind: None,
-            probe: false,
             budget_pass: 0,
             budget_left: 0,
             conn: Conn::new(status, config.read_buffer_limit, config.write_buffer_limit),
@@ -1141,7 +1138,7 @@ fn fast_path(p: &PeerSlot, r: Readiness) -> bool {
         && p.conn.tx.is_empty()
         && p.conn.stall == Stall::No
         && !p.conn.hup
-        && !p.probe
+        && p.conn.write_error.is_none()
         && !p.conn.fin_received
 }
 
@@ -1197,9 +1194,16 @@ fn serve_peer(
         }
     }
 
-    // Input: on a readiness event, on a close/error event, to resume a stalled
-    // read (full buffer since consumed, or budget spent last pass), or to
-    // probe a socket a failed write found broken.
+    // A direct write already met the error: it is the cause (a reset is
+    // reported once; a read now would only see a clean-looking EOF).
+    if let Some(kind) = p.conn.write_error.take()
+        && failed.is_none()
+    {
+        failed = Some(io::Error::from(kind));
+    }
+
+    // Input: on a readiness event, on a close/error event, or to resume a
+    // stalled read (full buffer since consumed, or budget spent last pass).
     let resume_read = match p.conn.stall {
         Stall::No => false,
         Stall::Full => p.conn.rx.room() > 0,
@@ -1209,7 +1213,7 @@ fn serve_peer(
     // definitive answer (0 or an error). If the budget or a full buffer cuts
     // that read short, the intent must survive until the resumed read: no
     // new edge will come for a FIN that was already reported.
-    let until_block = r.closing || p.conn.hup || std::mem::take(&mut p.probe);
+    let until_block = r.closing || p.conn.hup;
     if r.closing && !p.conn.fin_received {
         p.conn.hup = true; // kept even if no read happens now (full buffer)
     }
@@ -1571,9 +1575,9 @@ impl Inner {
         } else {
             p.conn.put::<TcpStream>(None, data, partial)
         };
-        if direct && result.is_err() && p.conn.status == Status::Connected {
-            // The socket is broken; make the next pass find out why.
-            p.probe = true;
+        if direct && p.conn.write_error.is_some() {
+            // The socket is broken: the next pass moves the peer to `Error`
+            // with this cause (status changes only in a pass).
             cx.schedule_resume(slot, key);
         } else if open && coalesce && was_empty && !p.conn.tx.is_empty() && !p.conn.write_blocked {
             // Coalescing: one write for everything queued until the next pass.

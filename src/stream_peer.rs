@@ -98,6 +98,10 @@ fn check_readable<P: StreamPeer + ?Sized>(
 fn peek_string_len<P: StreamPeer + ?Sized>(peer: &mut P) -> Result<usize, SocketError> {
     let mut header = [0u8; PREFIX];
     if peer.peek_data(&mut header) < PREFIX {
+        if peer.max_buffered_bytes() < PREFIX {
+            // The prefix itself can never be buffered: waiting is futile.
+            return Err(SocketError::OutOfBufferMemory);
+        }
         return Err(peer.short_read_error());
     }
     let len = if peer.is_big_endian() {

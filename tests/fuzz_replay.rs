@@ -1,0 +1,330 @@
+//! The fuzz harnesses on stable, in every `cargo test`: the checked-in corpus
+//! (`tests/corpus/`, hand-made tricky inputs) and proptest-generated inputs,
+//! both arbitrary bytes and structured streams that reach deep states, fed
+//! through the same functions as the cargo-fuzz targets in `fuzz/`.
+//!
+//! Besides the harnesses' own checks (no panic; every answer equal to a
+//! reference decoder's), a counting global allocator checks that no single
+//! allocation made while decoding an input exceeds `4 × input + 4 KiB`: memory
+//! follows the bytes that actually arrived, never a length announced by the
+//! network (a 4-byte header announcing 4 GiB − 1, or a string prefix
+//! announcing 16 MiB, must cost nothing). The factor covers legitimate
+//! growth: Latin-1 and lossy UTF-8 decoding expand bytes (up to 3×), buffers
+//! grow by doubling.
+//!
+//! `PROPTEST_CASES` raises the number of generated inputs (default 256 per
+//! test).
+mod fuzz_harness;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::PathBuf;
+
+use lunanet::{StreamPeer, StreamPeerBuffer};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+
+// ---------------------------------------------------------------------------
+// A global allocator that records the largest single allocation
+// ---------------------------------------------------------------------------
+
+struct Recording;
+
+thread_local! {
+    static TRACKING: Cell<bool> = const { Cell::new(false) };
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    let _ = TRACKING.try_with(|tracking| {
+        if tracking.get() {
+            let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// bookkeeping touches only `const`-initialised thread-locals (no allocation,
+// no re-entrancy).
+unsafe impl GlobalAlloc for Recording {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note(layout.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note(new_size);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Recording = Recording;
+
+/// Stops recording even if the harness panics.
+struct Recorder;
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        TRACKING.with(|t| t.set(false));
+    }
+}
+
+/// Runs `f` and returns the largest single allocation it made (this thread).
+fn largest_allocation(f: impl FnOnce()) -> usize {
+    LARGEST.with(|l| l.set(0));
+    TRACKING.with(|t| t.set(true));
+    let recorder = Recorder;
+    f();
+    drop(recorder);
+    LARGEST.with(Cell::get)
+}
+
+/// The most one allocation may take while decoding `len` input bytes.
+fn allocation_bound(len: usize) -> usize {
+    4 * len + 4096
+}
+
+/// Runs a harness on `input` and checks the allocation bound.
+#[track_caller]
+fn replay(harness: fn(&[u8]), input: &[u8], what: &str) {
+    let largest = largest_allocation(|| harness(input));
+    assert!(
+        largest <= allocation_bound(input.len()),
+        "{what}: an allocation of {largest} bytes for {} input bytes",
+        input.len()
+    );
+}
+
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+#[track_caller]
+fn run<S: Strategy>(strategy: S, harness: fn(&[u8]), what: &str)
+where
+    S::Value: AsRef<[u8]> + std::fmt::Debug,
+{
+    let mut runner = TestRunner::new(cases(256));
+    let result = runner.run(&strategy, |input| {
+        replay(harness, input.as_ref(), what);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{what}: {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The checked-in corpus
+// ---------------------------------------------------------------------------
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("corpus file");
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{}: too few corpus files", dir.display());
+    files
+}
+
+#[test]
+fn packet_frames_corpus() {
+    for (path, input) in corpus("packet_frames") {
+        replay(
+            fuzz_harness::packet_frames,
+            &input,
+            &path.display().to_string(),
+        );
+    }
+}
+
+#[test]
+fn typed_getters_corpus() {
+    for (path, input) in corpus("typed_getters") {
+        replay(
+            fuzz_harness::typed_getters,
+            &input,
+            &path.display().to_string(),
+        );
+    }
+}
+
+/// The corpus inputs say what they claim: decoded by the reference decoder,
+/// each packet input has the frames its name promises.
+#[test]
+fn corpus_inputs_are_what_their_names_say() {
+    for (path, input) in corpus("packet_frames") {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let max = fuzz_harness::MAX_SIZES[usize::from(input[0] >> 1) & 15];
+        let frames = fuzz_harness::reference_frames(&input[3..], max);
+        if name.contains("oversized") || name.contains("ffffffff") {
+            assert!(frames.oversized, "{name}: no oversized header");
+        }
+        if name.contains("zero_length") {
+            assert!(frames.packets.iter().any(Vec::is_empty), "{name}");
+        }
+        if name.contains("max_size") {
+            assert!(
+                frames.packets.iter().any(|p| p.len() == max),
+                "{name}: no frame of exactly the maximum ({max})"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Generated inputs
+// ---------------------------------------------------------------------------
+
+#[test]
+fn packet_frames_arbitrary_bytes() {
+    run(
+        prop::collection::vec(any::<u8>(), 0..4096),
+        fuzz_harness::packet_frames,
+        "packet_frames (arbitrary bytes)",
+    );
+}
+
+/// Well-formed frame streams (small lengths, sometimes exactly the maximum,
+/// sometimes an oversized header or a truncated tail), so the decoder is
+/// exercised past the first header.
+fn frame_stream() -> impl Strategy<Value = Vec<u8>> {
+    let frame = prop_oneof![
+        6 => prop::collection::vec(any::<u8>(), 0..40),
+        1 => prop::collection::vec(any::<u8>(), 250..260),
+        1 => Just(Vec::new()),
+    ];
+    (
+        any::<[u8; 3]>(),
+        prop::collection::vec(frame, 0..30),
+        prop_oneof![
+            4 => Just(Vec::new()),
+            1 => any::<[u8; 4]>().prop_map(|h| h.to_vec()),
+            1 => prop::collection::vec(any::<u8>(), 0..12),
+        ],
+    )
+        .prop_map(|(config, frames, tail)| {
+            let mut input = config.to_vec();
+            for payload in frames {
+                input.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                input.extend_from_slice(&payload);
+            }
+            input.extend_from_slice(&tail);
+            input
+        })
+}
+
+#[test]
+fn packet_frames_structured_streams() {
+    run(
+        frame_stream(),
+        fuzz_harness::packet_frames,
+        "packet_frames (frame streams)",
+    );
+}
+
+#[test]
+fn typed_getters_arbitrary_bytes() {
+    run(
+        prop::collection::vec(any::<u8>(), 0..2048),
+        fuzz_harness::typed_getters,
+        "typed_getters (arbitrary bytes)",
+    );
+}
+
+/// A value written with the typed helpers, so that getters often succeed.
+#[derive(Debug, Clone)]
+enum Put {
+    Int(u64, u8),
+    Str(String),
+    Utf8(String),
+    Bytes(Vec<u8>),
+    /// A string prefix announcing `len` bytes, then fewer.
+    Lie(u32, Vec<u8>),
+}
+
+fn typed_stream() -> impl Strategy<Value = Vec<u8>> {
+    let put = prop_oneof![
+        4 => (any::<u64>(), 0..4u8).prop_map(|(v, w)| Put::Int(v, w)),
+        2 => "[ -~]{0,20}".prop_map(Put::Str),
+        2 => ".{0,10}".prop_map(Put::Utf8),
+        1 => prop::collection::vec(any::<u8>(), 0..20).prop_map(Put::Bytes),
+        1 => (any::<u32>(), prop::collection::vec(any::<u8>(), 0..8))
+            .prop_map(|(l, b)| Put::Lie(l, b)),
+    ];
+    (
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 0..64),
+        prop::collection::vec(put, 0..24),
+    )
+        .prop_map(|(flags, ops, puts)| {
+            let mut buf = StreamPeerBuffer::new();
+            buf.set_big_endian(flags & 4 == 4);
+            for put in puts {
+                let r = match put {
+                    Put::Int(v, 0) => buf.put_u8(v as u8),
+                    Put::Int(v, 1) => buf.put_u16(v as u16),
+                    Put::Int(v, 2) => buf.put_u32(v as u32),
+                    Put::Int(v, _) => buf.put_u64(v),
+                    Put::Str(s) => buf.put_string(&s),
+                    Put::Utf8(s) => buf.put_utf8_string(&s),
+                    Put::Bytes(b) => buf.put_data(&b),
+                    Put::Lie(len, b) => buf.put_u32(len).and_then(|()| buf.put_data(&b)),
+                };
+                r.expect("StreamPeerBuffer puts never fail");
+            }
+            let mut input = vec![flags, ops.len() as u8];
+            input.extend_from_slice(&ops);
+            input.extend_from_slice(buf.data());
+            input
+        })
+}
+
+#[test]
+fn typed_getters_structured_streams() {
+    run(
+        typed_stream(),
+        fuzz_harness::typed_getters,
+        "typed_getters (typed streams)",
+    );
+}
+
+/// The recorder itself works: a large allocation is seen.
+#[test]
+fn the_allocation_recorder_sees_allocations() {
+    let largest = largest_allocation(|| {
+        let v = vec![0u8; 1 << 20];
+        std::hint::black_box(&v);
+    });
+    assert!(largest >= 1 << 20, "{largest}");
+    // And the bound would catch a decoder that trusted a 16 MiB prefix.
+    assert!(allocation_bound(8) < lunanet::MAX_STRING_LENGTH);
+}
