@@ -13,19 +13,6 @@ use std::time::{Duration, Instant};
 use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 use util::*;
 
-/// A lunanet client connected to a plain std socket the test controls.
-fn client_to_std(reactor: &Reactor) -> (StreamPeerTcp, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut peer = StreamPeerTcp::new(reactor);
-    peer.connect_to_host("127.0.0.1", listener.local_addr().unwrap().port())
-        .unwrap();
-    let (remote, _) = listener.accept().unwrap();
-    remote.set_read_timeout(Some(LONG)).unwrap();
-    remote.set_write_timeout(Some(LONG)).unwrap();
-    poll_until(reactor, "connected", || peer.status() == Status::Connected);
-    (peer, remote)
-}
-
 // ---------------------------------------------------------------------------
 // Misbehaving remotes
 // ---------------------------------------------------------------------------

@@ -1,27 +1,11 @@
-//! One test per library bug found by the soak, model and fuzz work of issue 4.
-//! A test that still fails is `#[ignore]`d with the reason; remove the
-//! attribute when the bug is fixed.
-use std::net::{TcpListener, TcpStream};
+//! One test per library bug found by the soak, model and fuzz work of issue 4
+//! (all fixed; each test failed before its fix).
+mod util;
+
 use std::time::{Duration, Instant};
 
 use lunanet::{Reactor, SocketError, Status, StreamPeerTcp};
-
-const LONG: Duration = Duration::from_secs(20);
-
-/// A lunanet client connected to a std socket the test controls.
-fn client_to_std(reactor: &Reactor) -> (StreamPeerTcp, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut peer = StreamPeerTcp::new(reactor);
-    peer.connect_to_host("127.0.0.1", listener.local_addr().unwrap().port())
-        .unwrap();
-    let (remote, _) = listener.accept().unwrap();
-    let deadline = Instant::now() + LONG;
-    while peer.status() != Status::Connected {
-        assert!(Instant::now() < deadline, "never connected");
-        reactor.poll(Some(Duration::from_millis(10))).unwrap();
-    }
-    (peer, remote)
-}
+use util::{LONG, client_to_std};
 
 /// Found by `tests/model.rs`. The remote resets the connection; before any
 /// reactor pass notices, `put_data` writes directly to the socket and gets

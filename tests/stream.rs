@@ -2,25 +2,12 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lunanet::{Config, Reactor, SocketError, Status, StreamPeerTcp};
+use lunanet::{Config, Reactor, SocketError, Status};
 use util::*;
-
-/// A lunanet client connected to a plain std socket we control.
-fn client_to_std(reactor: &Reactor) -> (StreamPeerTcp, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut peer = StreamPeerTcp::new(reactor);
-    peer.connect_to_host("127.0.0.1", listener.local_addr().unwrap().port())
-        .unwrap();
-    let (remote, _) = listener.accept().unwrap();
-    remote.set_read_timeout(Some(LONG)).unwrap();
-    remote.set_write_timeout(Some(LONG)).unwrap();
-    poll_until(reactor, "connected", || peer.status() == Status::Connected);
-    (peer, remote)
-}
 
 #[test]
 fn fin_with_unread_data_stays_connected_until_it_is_read() {

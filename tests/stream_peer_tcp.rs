@@ -7,7 +7,7 @@
 mod util;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use lunanet::{
@@ -19,32 +19,6 @@ use util::*;
 // ---------------------------------------------------------------------------
 // Local helpers
 // ---------------------------------------------------------------------------
-
-/// Bounds every blocking call on a std socket so a bug fails instead of hanging.
-fn bound_std(s: &TcpStream) {
-    s.set_read_timeout(Some(LONG)).unwrap();
-    s.set_write_timeout(Some(LONG)).unwrap();
-    s.set_nodelay(true).unwrap();
-}
-
-/// A lunanet client connected to a plain std socket (the "Godot" side).
-fn client_to_std(reactor: &Reactor) -> (StreamPeerTcp, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut peer = StreamPeerTcp::new(reactor);
-    peer.connect_to_host("127.0.0.1", listener.local_addr().unwrap().port())
-        .unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let mut accepted = None;
-    poll_until(reactor, "std accept", || {
-        accepted = listener.accept().ok();
-        accepted.is_some()
-    });
-    let (remote, _) = accepted.expect("accepted");
-    remote.set_nonblocking(false).unwrap();
-    bound_std(&remote);
-    poll_until(reactor, "connected", || peer.status() == Status::Connected);
-    (peer, remote)
-}
 
 /// A plain std client (the "Godot" side) connected to a lunanet server, and
 /// the accepted lunanet peer.

@@ -2,6 +2,7 @@
 //! by a deadline, no fixed sleeps as synchronisation.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use lunanet::{Config, Reactor, Status, StreamPeerTcp, TcpServer};
@@ -75,4 +76,33 @@ pub fn read_exact(reactor: &Reactor, peer: &mut StreamPeerTcp, n: usize) -> Vec<
 /// A deterministic pattern so any loss, duplication or reordering shows.
 pub fn pattern(offset: usize, len: usize) -> Vec<u8> {
     (offset..offset + len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Bounds every blocking call on a std socket by `LONG`, and sends small
+/// writes at once.
+pub fn bound_std(s: &TcpStream) {
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s.set_write_timeout(Some(LONG)).unwrap();
+    s.set_nodelay(true).unwrap();
+}
+
+/// A lunanet client connected to a plain std socket the test controls (the
+/// "remote", e.g. a Godot client), both bounded by `LONG`.
+#[track_caller]
+pub fn client_to_std(reactor: &Reactor) -> (StreamPeerTcp, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = StreamPeerTcp::new(reactor);
+    peer.connect_to_host("127.0.0.1", listener.local_addr().unwrap().port())
+        .unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut accepted = None;
+    poll_until(reactor, "std accept", || {
+        accepted = listener.accept().ok();
+        accepted.is_some()
+    });
+    let (remote, _) = accepted.expect("accepted");
+    remote.set_nonblocking(false).unwrap();
+    bound_std(&remote);
+    poll_until(reactor, "connected", || peer.status() == Status::Connected);
+    (peer, remote)
 }
