@@ -101,6 +101,26 @@ pub struct ServerConfig {
     pub clock: Clock,
 }
 
+impl ServerConfig {
+    /// The broadcast records of one tick (the same bytes for every client).
+    pub fn tick_records(
+        &self,
+        tick: u64,
+        scheduled: Instant,
+    ) -> impl Iterator<Item = [u8; proto::RECORD]> {
+        let scheduled_ns = self.clock.ns(scheduled);
+        let count = self.tick.records as u32;
+        (0..count).map(move |index| {
+            proto::encode_record(proto::Record {
+                tick,
+                scheduled_ns,
+                index,
+                count,
+            })
+        })
+    }
+}
+
 /// Sent by a server once it listens.
 pub struct Started {
     pub addr: SocketAddr,

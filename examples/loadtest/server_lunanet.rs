@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 
-use crate::proto::{Record, encode_record};
 use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
 
 /// Longest sleep in `poll`, so a stop request is seen promptly.
@@ -219,18 +218,7 @@ fn broadcast_tick(
     scheduled: Instant,
     report: &mut ServerReport,
 ) {
-    let scheduled_ns = cfg.clock.ns(scheduled);
-    let count = cfg.tick.records as u32;
-    let records: Vec<[u8; crate::proto::RECORD]> = (0..count)
-        .map(|index| {
-            encode_record(Record {
-                tick,
-                scheduled_ns,
-                index,
-                count,
-            })
-        })
-        .collect();
+    let records: Vec<_> = cfg.tick_records(tick, scheduled).collect();
     for peer in peers.slots.iter_mut().flatten() {
         for record in &records {
             match peer.put_data(record) {

@@ -22,7 +22,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::proto::{RECORD, Record, encode_record};
+use crate::proto::RECORD;
 use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
 
 const LISTENER: Token = Token(usize::MAX);
@@ -287,17 +287,10 @@ fn discard(conn: &mut Conn, buf: &mut [u8], closing: bool) -> io::Result<ReadEnd
 
 fn make_records(cfg: &ServerConfig, tick: u64, scheduled: Instant, out: &mut Vec<u8>) {
     out.clear();
-    let scheduled_ns = cfg.clock.ns(scheduled);
-    let count = cfg.tick.records as u32;
-    for index in 0..count {
-        out.extend_from_slice(&encode_record(Record {
-            tick,
-            scheduled_ns,
-            index,
-            count,
-        }));
+    for record in cfg.tick_records(tick, scheduled) {
+        out.extend_from_slice(&record);
     }
-    debug_assert_eq!(out.len(), RECORD * count as usize);
+    debug_assert_eq!(out.len(), RECORD * cfg.tick.records);
 }
 
 /// One tick: append the records to every client's output, one write each.

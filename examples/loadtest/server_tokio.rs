@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::proto::{RECORD, Record, encode_record};
+use crate::proto::RECORD;
 use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
 
 /// Figures shared by the tasks (each task adds its own once, when it ends).
@@ -228,23 +228,12 @@ async fn subscriber(
 async fn ticker(cfg: ServerConfig, clients: Clients, counters: Arc<Counters>) {
     let mut interval = tokio::time::interval(cfg.tick.period);
     interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let count = cfg.tick.records as u32;
     for tick in 0u64.. {
         let scheduled = interval.tick().await.into_std();
         if std::time::Instant::now() > scheduled + cfg.tick.period {
             counters.late_ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let scheduled_ns = cfg.clock.ns(scheduled);
-        let records: Vec<[u8; RECORD]> = (0..count)
-            .map(|index| {
-                encode_record(Record {
-                    tick,
-                    scheduled_ns,
-                    index,
-                    count,
-                })
-            })
-            .collect();
+        let records: Vec<_> = cfg.tick_records(tick, scheduled).collect();
         for tx in lock(&clients).values() {
             for record in &records {
                 let _ = tx.send(*record); // a closed channel: that client left
