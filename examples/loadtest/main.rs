@@ -121,6 +121,51 @@ impl ServerConfig {
     }
 }
 
+/// The fixed-rate tick schedule of the broadcast servers: a loop that falls
+/// behind runs every missed tick at once (burst), each with its own scheduled
+/// time, so no tick is skipped and every record says when it was due.
+pub struct TickSchedule {
+    start: Instant,
+    period: Duration,
+    next: Instant,
+    tick: u64,
+}
+
+impl TickSchedule {
+    pub fn new(period: Duration) -> TickSchedule {
+        let start = Instant::now();
+        TickSchedule {
+            start,
+            period,
+            next: start,
+            tick: 0,
+        }
+    }
+
+    /// The next tick due at `now`: its number, when it was scheduled, and
+    /// whether it is late (more than a period behind). `None` when none is due.
+    pub fn due(&mut self, now: Instant) -> Option<(u64, Instant, bool)> {
+        if now < self.next {
+            return None;
+        }
+        let due = (self.tick, self.next, now > self.next + self.period);
+        self.tick += 1;
+        self.next = self.start + self.period.mul_f64(self.tick as f64);
+        Some(due)
+    }
+
+    /// Ticks run so far.
+    pub fn ticks(&self) -> u64 {
+        self.tick
+    }
+
+    /// How long a loop may sleep before the next tick, at most `max`
+    /// (measured after the tick's work, so the sleep ends on schedule).
+    pub fn wait(&self, max: Duration) -> Duration {
+        self.next.saturating_duration_since(Instant::now()).min(max)
+    }
+}
+
 /// Sent by a server once it listens.
 pub struct Started {
     pub addr: SocketAddr,

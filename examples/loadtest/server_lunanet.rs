@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 
-use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
+use crate::{Mode, ServerConfig, ServerReport, Started, Stop, TickSchedule};
 
 /// Longest sleep in `poll`, so a stop request is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -93,30 +93,19 @@ pub fn run(
     };
     let mut ready: Vec<HandleId> = Vec::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
-    let start = Instant::now();
-    let mut next_tick = start;
-    let mut tick: u64 = 0;
+    let mut schedule = TickSchedule::new(cfg.tick.period);
 
     while !stop.requested() {
         let now = Instant::now();
         if cfg.mode == Mode::Broadcast {
-            // Fixed rate; a late loop sends every missed tick at once (burst),
-            // each with its own scheduled time.
-            while now >= next_tick {
-                if now > next_tick + cfg.tick.period {
-                    report.late_ticks += 1;
-                }
-                broadcast_tick(cfg, &mut peers, tick, next_tick, &mut report);
-                tick += 1;
-                next_tick = start + cfg.tick.period.mul_f64(tick as f64);
+            while let Some((tick, scheduled, late)) = schedule.due(now) {
+                report.late_ticks += u64::from(late);
+                broadcast_tick(cfg, &mut peers, tick, scheduled, &mut report);
             }
-            report.ticks = tick;
+            report.ticks = schedule.ticks();
         }
         let wait = match cfg.mode {
-            // Measured after the tick's work, so the sleep ends on schedule.
-            Mode::Broadcast => next_tick
-                .saturating_duration_since(Instant::now())
-                .min(MAX_WAIT),
+            Mode::Broadcast => schedule.wait(MAX_WAIT),
             _ => MAX_WAIT,
         };
         if let Err(e) = reactor.poll(Some(wait)) {
@@ -126,8 +115,8 @@ pub fn run(
         reactor.drain_ready(&mut ready);
         for id in ready.drain(..) {
             if Some(id) == server_id {
-                // Only when the ready set says so: `take_connection` with
-                // nothing accepted tries `accept` (a syscall) once more.
+                // The server is in the ready set when a pass accepted
+                // connections for it.
                 while let Some(peer) = server.take_connection() {
                     report.accepted += 1;
                     peers.insert(peer);

@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::proto::RECORD;
-use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
+use crate::{Mode, ServerConfig, ServerReport, Started, Stop, TickSchedule};
 
 const LISTENER: Token = Token(usize::MAX);
 const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -120,29 +120,20 @@ pub fn run(
     let mut conns: Slab<Conn> = Slab::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut records: Vec<u8> = Vec::new();
-    let start = Instant::now();
-    let mut next_tick = start;
-    let mut tick: u64 = 0;
+    let mut schedule = TickSchedule::new(cfg.tick.period);
 
     while !stop.requested() {
         let now = Instant::now();
         if cfg.mode == Mode::Broadcast {
-            while now >= next_tick {
-                if now > next_tick + cfg.tick.period {
-                    report.late_ticks += 1;
-                }
-                make_records(cfg, tick, next_tick, &mut records);
+            while let Some((tick, scheduled, late)) = schedule.due(now) {
+                report.late_ticks += u64::from(late);
+                make_records(cfg, tick, scheduled, &mut records);
                 broadcast(&mut conns, &records, &mut report);
-                tick += 1;
-                next_tick = start + cfg.tick.period.mul_f64(tick as f64);
             }
-            report.ticks = tick;
+            report.ticks = schedule.ticks();
         }
         let wait = match cfg.mode {
-            // Measured after the tick's work, so the sleep ends on schedule.
-            Mode::Broadcast => next_tick
-                .saturating_duration_since(Instant::now())
-                .min(MAX_WAIT),
+            Mode::Broadcast => schedule.wait(MAX_WAIT),
             _ => MAX_WAIT,
         };
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
