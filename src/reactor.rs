@@ -683,7 +683,7 @@ impl Inner {
                 continue;
             }
             let key = Key::from_token(event.token());
-            self.dispatch(key, Readiness::from_event(event));
+            self.service(key, Readiness::from_event(event));
         }
         self.events = events;
         polled?;
@@ -713,13 +713,6 @@ impl Inner {
         }
     }
 
-    /// Routes an event (or a resume) to its entry. Stale keys — the entry was
-    /// removed, and maybe replaced, earlier in this batch — match nothing: the
-    /// generation check in `service_peer` is what makes that safe.
-    fn dispatch(&mut self, key: Key, r: Readiness) {
-        self.service_peer(key, r);
-    }
-
     fn run_resumes(&mut self) {
         if self.cx.resume.is_empty() {
             return;
@@ -733,7 +726,7 @@ impl Inner {
                 continue;
             };
             slot.in_resume = false;
-            self.dispatch(key, Readiness::default());
+            self.service(key, Readiness::default());
         }
         self.cx.resume_spare = list;
     }
@@ -793,16 +786,18 @@ impl Inner {
 
     // -- peers --------------------------------------------------------------
 
-    /// Serves one entry for an event or a resume. Steady traffic — data for a
+    /// Serves one entry for an event or a resume. Stale keys — the entry was
+    /// removed, and maybe replaced, earlier in this batch — match nothing
+    /// (generation check). Steady traffic — data for a
     /// connected peer with nothing queued or pending — takes a short path: one
     /// read, and the peer marked changed. Everything else (connect
     /// completion, flushing, stalls, the FIN rule, closing, errors, servers)
     /// goes through `service_slow`, kept out of line so the short path stays
     /// short.
-    fn service_peer(&mut self, key: Key, r: Readiness) {
+    fn service(&mut self, key: Key, r: Readiness) {
         let Inner { slots, cx, .. } = self;
         let Some(slot) = slot_in(slots, key) else {
-            return; // stale: see `dispatch`
+            return; // stale: the entry is gone
         };
         let Kind::Peer(p) = &mut slot.kind else {
             return self.service_server(key);
@@ -829,7 +824,7 @@ impl Inner {
         self.service_slow(key, r, Some((avail_before, end)));
     }
 
-    /// The general case of `service_peer`. With `read`, the short path
+    /// The general case of `service`. With `read`, the short path
     /// already read (from `avail_before` bytes) and ended with something other
     /// than "drained"; only the rest of the work is left.
     #[inline(never)]
@@ -1152,7 +1147,7 @@ fn refresh_budget(p: &mut PeerSlot, cx: &Cx) {
     }
 }
 
-/// The per-peer part of a pass, on the peer alone (see `Inner::service_peer`).
+/// The per-peer part of a pass, on the peer alone (see `Inner::service`).
 fn serve_peer(
     p: &mut PeerSlot,
     r: Readiness,
@@ -1543,7 +1538,7 @@ impl Inner {
             // Flush and send FIN now rather than at the next pass, so a
             // program that disconnects and exits still gets its data out
             // as far as the socket buffer allows.
-            self.service_peer(key, Readiness::default());
+            self.service(key, Readiness::default());
         }
         if matches!(self.peer(key).map(|p| &p.phase), Some(Phase::Closed)) {
             self.remove(key);
@@ -1866,14 +1861,14 @@ mod tests {
             writable: true,
             closing: true,
         };
-        reactor.inner.borrow_mut().dispatch(stale, all);
+        reactor.inner.borrow_mut().service(stale, all);
         assert_eq!(
             second.available_bytes(),
             0,
             "stale event reached the new peer"
         );
         assert_eq!(second.status(), Status::Connected);
-        reactor.inner.borrow_mut().dispatch(
+        reactor.inner.borrow_mut().service(
             fresh,
             Readiness {
                 closing: false,
