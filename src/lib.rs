@@ -164,7 +164,7 @@ pub use config::Config;
 pub use conn::Status;
 pub use error::SocketError;
 pub use ip::{Host, IpAddress, IpType, Resolver, ResolverId, ResolverStatus};
-pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeerStream};
+pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
 pub use peer::StreamPeerTcp;
 pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use server::TcpServer;

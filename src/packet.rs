@@ -501,6 +501,64 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     }
 }
 
+/// Whole packets in and out: the seam shared by [`PacketPeerStream`] (framed
+/// over any byte stream) and message transports such as WebSocket (Godot's
+/// `PacketPeer`).
+///
+/// Every call is non-blocking: a packet is returned whole or not at all, and
+/// `put_packet` queues a packet whole or refuses it.
+///
+/// # Example
+///
+/// ```
+/// use lunanet::{PacketPeer, PacketPeerStream, SocketError, StreamPeerBuffer};
+///
+/// fn echo_one(peer: &mut impl PacketPeer) -> Result<(), SocketError> {
+///     let packet = peer.get_packet()?;
+///     peer.put_packet(&packet)
+/// }
+///
+/// let mut pps = PacketPeerStream::new(StreamPeerBuffer::from_vec(vec![1, 0, 0, 0, 7]));
+/// echo_one(&mut pps)?;
+/// assert_eq!(pps.get_ref().data(), [1, 0, 0, 0, 7, 1, 0, 0, 0, 7]);
+/// # Ok::<(), SocketError>(())
+/// ```
+pub trait PacketPeer {
+    /// Queues one whole packet, or refuses it and queues nothing.
+    ///
+    /// # Errors
+    ///
+    /// As the implementation documents: `InvalidParameter` for a packet over
+    /// its maximum size, `OutOfBufferMemory` when the outbound buffer is full
+    /// now (retry after it drains), the transport's failure otherwise.
+    fn put_packet(&mut self, packet: &[u8]) -> Result<(), SocketError>;
+
+    /// Returns the next whole packet.
+    ///
+    /// # Errors
+    ///
+    /// `Busy` while no whole packet is buffered; `FileEof` when none will
+    /// arrive any more; the transport's failure otherwise.
+    fn get_packet(&mut self) -> Result<Vec<u8>, SocketError>;
+
+    /// How many whole packets can be taken now without waiting.
+    fn available_packet_count(&mut self) -> usize;
+}
+
+impl<P: StreamPeer> PacketPeer for PacketPeerStream<P> {
+    fn put_packet(&mut self, packet: &[u8]) -> Result<(), SocketError> {
+        PacketPeerStream::put_packet(self, packet)
+    }
+
+    fn get_packet(&mut self) -> Result<Vec<u8>, SocketError> {
+        PacketPeerStream::get_packet(self)
+    }
+
+    fn available_packet_count(&mut self) -> usize {
+        PacketPeerStream::available_packet_count(self)
+    }
+}
+
 /// The payload length a frame header announces.
 fn frame_len(header: [u8; HEADER]) -> usize {
     usize::try_from(u32::from_le_bytes(header)).unwrap_or(usize::MAX)
