@@ -148,17 +148,20 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-mod buffer;
 mod config;
-mod conn;
+mod core;
 mod error;
 pub mod ip;
-mod net;
 mod packet;
-mod peer;
 mod reactor;
-mod server;
 mod stream_peer;
+mod sys;
+mod tcp;
+
+// Old paths, kept for this commit only (the files moved whole).
+use crate::core::{buffer, connection as conn};
+use crate::sys as net;
+use crate::tcp::{peer, server};
 
 pub use config::Config;
 pub use conn::Status;
