@@ -153,22 +153,19 @@ mod core;
 mod error;
 pub mod ip;
 mod packet;
+mod peer_map;
 mod reactor;
 mod stream_peer;
 mod sys;
 mod tcp;
 
-// Old paths, kept for this commit only (the files moved whole).
-use crate::core::{buffer, connection as conn};
-use crate::sys as net;
-use crate::tcp::{peer, server};
-
+pub use crate::core::Status;
 pub use config::Config;
-pub use conn::Status;
 pub use error::SocketError;
 pub use ip::{Host, IpAddress, IpType, Resolver, ResolverId, ResolverStatus};
 pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
-pub use peer::StreamPeerTcp;
+pub use peer_map::{PeerMap, PeerMapIter, PeerMapIterMut};
 pub use reactor::{HandleId, Reactor, ReactorWaker};
-pub use server::TcpServer;
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+pub use tcp::peer::StreamPeerTcp;
+pub use tcp::server::TcpServer;
