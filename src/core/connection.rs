@@ -199,16 +199,6 @@ impl<S: Transport> Connection<S> {
         matches!(self.link, Link::Resolving)
     }
 
-    /// Whether `put_*` writes to the socket at once now (open, nothing queued
-    /// ahead, no writable edge awaited, not coalescing).
-    #[inline]
-    fn writes_directly(&self, coalesce: bool) -> bool {
-        matches!(self.link, Link::Open { .. })
-            && !coalesce
-            && self.io.tx.is_empty()
-            && !self.io.write_blocked
-    }
-
     /// A dropped handle's output still waits for the kernel.
     pub(crate) fn has_lingering_output(&self) -> bool {
         !self.attached && !self.io.tx.is_empty()
@@ -378,26 +368,41 @@ impl<S: Transport> Connection<S> {
         clock: &mut Clock,
         dial: &mut D,
     ) -> Actions {
-        if r.readable
-            && !r.closing
-            && self.io.is_steady()
-            && let Link::Open { sock } = &mut self.link
-        {
-            if r.writable {
-                self.io.write_blocked = false;
-            }
-            let before = self.io.rx.len();
-            let (n, end) = self.io.fill_from(sock, budget, false);
-            if let ReadEnd::Drained = end {
-                return if n > 0 {
-                    Actions::NOTIFY | Actions::MOVED
-                } else {
-                    Actions::MOVED
-                };
-            }
-            return self.after_short_path(before, end, clock);
+        match self.on_steady_read(r, budget, clock) {
+            Some(acts) => acts,
+            None => self.on_ready_slow(r, budget, clock, dial),
         }
-        self.on_ready_slow(r, budget, clock, dial)
+    }
+
+    /// The short path of [`on_ready`](Self::on_ready), for the reactor to try
+    /// before it prepares what the general case needs: `None` unless this is
+    /// steady traffic.
+    #[inline(always)]
+    pub(crate) fn on_steady_read(
+        &mut self,
+        r: Readiness,
+        budget: &mut usize,
+        clock: &mut Clock,
+    ) -> Option<Actions> {
+        if !(r.readable && !r.closing && self.io.is_steady()) {
+            return None;
+        }
+        let Link::Open { sock } = &mut self.link else {
+            return None;
+        };
+        if r.writable {
+            self.io.write_blocked = false;
+        }
+        let before = self.io.rx.len();
+        let (n, end) = self.io.fill_from(sock, budget, false);
+        if let ReadEnd::Drained = end {
+            return Some(if n > 0 {
+                Actions::NOTIFY | Actions::MOVED
+            } else {
+                Actions::MOVED
+            });
+        }
+        Some(self.after_short_path(before, end, clock))
     }
 
     /// The short path read something other than "drained": finish the work.

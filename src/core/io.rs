@@ -86,7 +86,7 @@ impl Io {
     /// read asks for as much as the storage already owns (at least
     /// [`READ_MIN`]), so a peer that receives large bursts keeps large reads
     /// while one that exchanges small messages keeps a small buffer.
-    #[inline]
+    #[inline(always)]
     pub(super) fn fill_from<R: Read>(
         &mut self,
         io: &mut R,
@@ -164,7 +164,7 @@ impl Io {
     /// Writes `data` to `io` at once when given, queues the rest (or all of it
     /// without `io`). The caller checked the status and, for all-or-nothing
     /// puts, the room.
-    #[inline]
+    #[inline(always)]
     pub(super) fn put<W: Write>(
         &mut self,
         io: Option<&mut W>,

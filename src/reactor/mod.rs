@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Waker};
 
 use crate::config::Config;
-use crate::core::{Clock, Limits, Readiness};
+use crate::core::{Actions, Clock, Limits, Readiness};
 use crate::ip::Resolver;
 use crate::{SocketError, sys};
 
@@ -402,12 +402,35 @@ impl Inner {
 
     /// Serves one entry for an event or a resume. A stale key (the entry was
     /// removed, and maybe replaced, earlier in this batch) matches nothing.
+    ///
+    /// Steady traffic (a connected peer told that data arrived, with nothing
+    /// queued or pending) is served right here with one lookup and one read;
+    /// everything else goes through [`Inner::service_peer`].
     #[inline]
     fn service(&mut self, key: Key, r: Readiness, clock: &mut Clock) {
-        match self.slots.get(key).map(|s| &s.kind) {
-            Some(Kind::Peer(_)) => self.service_peer(key, r, clock),
-            Some(Kind::Server(_)) => self.service_server(key, clock),
-            None => {} // stale: the entry is gone
+        let Inner {
+            slots,
+            sched,
+            config,
+            ..
+        } = self;
+        let Some(slot) = slots.get_mut(key) else {
+            return; // stale: the entry is gone
+        };
+        let p = match &mut slot.kind {
+            Kind::Peer(p) => p,
+            Kind::Server(_) => return self.service_server(key, clock),
+        };
+        p.refresh_budget(sched.pass(), config.read_budget);
+        let Some(acts) = p.steady_read(r, clock) else {
+            return self.service_peer(key, r, clock);
+        };
+        if acts.needs_bookkeeping() {
+            return self.apply(key, acts);
+        }
+        sched.touch(&mut slot.marks);
+        if acts.has(Actions::NOTIFY) {
+            sched.mark(&mut slot.marks, key);
         }
     }
 

@@ -45,6 +45,22 @@ pub(crate) struct PeerSlot {
 }
 
 impl PeerSlot {
+    /// Starts the read budget afresh in a new pass (a peer served twice in
+    /// one pass, by an event and a resume, shares one budget).
+    #[inline]
+    pub(super) fn refresh_budget(&mut self, pass: u64, budget: usize) {
+        if self.budget_pass != pass {
+            self.budget_pass = pass;
+            self.budget_left = budget;
+        }
+    }
+
+    /// The connection's short path (steady traffic), with this pass's budget.
+    #[inline(always)]
+    pub(super) fn steady_read(&mut self, r: Readiness, clock: &mut Clock) -> Option<Actions> {
+        self.conn.on_steady_read(r, &mut self.budget_left, clock)
+    }
+
     pub(super) fn accepted(conn: Connection<Stream>, server: Key, no_delay: bool) -> PeerSlot {
         PeerSlot {
             conn,
@@ -97,10 +113,7 @@ impl Inner {
         let Kind::Peer(p) = &mut slots.get_mut(key)?.kind else {
             return None;
         };
-        if p.budget_pass != sched.pass() {
-            p.budget_pass = sched.pass();
-            p.budget_left = config.read_budget;
-        }
+        p.refresh_budget(sched.pass(), config.read_budget);
         let mut dialer = Dialer {
             registry: poll.registry(),
             key,
@@ -110,43 +123,14 @@ impl Inner {
         Some(f(&mut p.conn, &mut p.budget_left, &mut dialer))
     }
 
-    /// Serves a peer for an event or a resume. Steady traffic (one read,
-    /// maybe a notification) is applied right here; anything else goes
-    /// through [`Inner::apply`].
-    #[inline]
+    /// Serves a peer for an event or a resume, in the general case (see
+    /// `Inner::service` for steady traffic).
+    #[inline(never)]
     pub(super) fn service_peer(&mut self, key: Key, r: Readiness, clock: &mut Clock) {
-        let Inner {
-            slots,
-            sched,
-            poll,
-            config,
-            ..
-        } = self;
-        let Some(slot) = slots.get_mut(key) else {
-            return;
-        };
-        let Kind::Peer(p) = &mut slot.kind else {
-            return;
-        };
-        if p.budget_pass != sched.pass() {
-            p.budget_pass = sched.pass();
-            p.budget_left = config.read_budget;
-        }
-        let mut dialer = Dialer {
-            registry: poll.registry(),
-            key,
-            bound: &mut p.bound,
-            no_delay: p.no_delay,
-        };
-        let acts = p.conn.on_ready(r, &mut p.budget_left, clock, &mut dialer);
-        if acts.needs_bookkeeping() {
-            return self.apply(key, acts);
-        }
-        if acts.has(Actions::MOVED) {
-            sched.touch(&mut slot.marks);
-        }
-        if acts.has(Actions::NOTIFY) {
-            sched.mark(&mut slot.marks, key);
+        if let Some(acts) = self.drive(key, |conn, budget, dial| {
+            conn.on_ready(r, budget, clock, dial)
+        }) {
+            self.apply(key, acts);
         }
     }
 
@@ -360,7 +344,7 @@ impl Inner {
     }
 
     /// `put_data` (`partial == false`) / `put_partial_data`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put(
         &mut self,
         key: Key,
@@ -386,7 +370,7 @@ impl Inner {
     }
 
     /// `get_data` (`partial == false`, returns the length) / `get_partial_data`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(
         &mut self,
         key: Key,

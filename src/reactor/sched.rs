@@ -170,14 +170,20 @@ impl Sched {
 
     /// Notes I/O that emptied a buffer owning memory: listed for release if
     /// it stays idle for a whole period.
+    #[inline]
     pub(crate) fn touch_emptied(&mut self, marks: &mut Marks, key: Key) {
         marks.touched = self.idle_epoch;
         if !marks.in_idle {
-            marks.in_idle = true;
-            self.idle.push(key);
-            if self.next_sweep.is_none() {
-                self.next_sweep = Some(Instant::now() + IDLE_RELEASE);
-            }
+            self.list_idle(marks, key);
+        }
+    }
+
+    #[inline(never)]
+    fn list_idle(&mut self, marks: &mut Marks, key: Key) {
+        marks.in_idle = true;
+        self.idle.push(key);
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(Instant::now() + IDLE_RELEASE);
         }
     }
 

@@ -276,7 +276,7 @@ impl StreamPeerTcp {
         self.put(data, true)
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, data: &[u8], partial: bool) -> Result<usize, SocketError> {
         let key = self.key.ok_or(SocketError::SocketInvalid)?;
         self.reactor.inner.borrow_mut().put(key, data, partial)
@@ -307,7 +307,7 @@ impl StreamPeerTcp {
         self.get(buf, true)
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, buf: &mut [u8], partial: bool) -> Result<usize, SocketError> {
         let key = self.key.ok_or(SocketError::SocketInvalid)?;
         self.reactor.inner.borrow_mut().get(key, buf, partial)

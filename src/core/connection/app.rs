@@ -33,13 +33,13 @@ impl<S: Transport> Connection<S> {
 
     /// `put_data` (`partial == false`: all or nothing) / `put_partial_data`.
     ///
-    /// Writes at once when [`writes_directly`](Self::writes_directly), else
-    /// queues. All-or-nothing succeeds iff `data` fits in the queue's free
-    /// room, whatever the socket would take right now, so the outcome never
+    /// Writes at once when the connection is open with nothing queued ahead,
+    /// no writable edge awaited and no coalescing; else queues. All-or-nothing
+    /// succeeds iff `data` fits in the queue's free room, whatever the socket would take right now, so the outcome never
     /// depends on kernel buffer sizes. Answers `RESUME` when the next pass has
     /// work: coalesced output to write, or a failed direct write to turn into
     /// `Error` (status changes only in a pass).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn put(
         &mut self,
         data: &[u8],
@@ -47,6 +47,26 @@ impl<S: Transport> Connection<S> {
         coalesce: bool,
         acts: &mut Actions,
     ) -> Result<usize, SocketError> {
+        // The common case first: open, nothing queued ahead, no writable edge
+        // awaited, not coalescing (an open link means `Connected`).
+        if !coalesce
+            && let Link::Open { sock } = &mut self.link
+            && self.io.tx.is_empty()
+            && !self.io.write_blocked
+        {
+            if data.len() > self.io.tx.room() && !partial {
+                return Err(SocketError::OutOfBufferMemory);
+            }
+            if data.is_empty() {
+                return Ok(0);
+            }
+            debug_assert_eq!(self.status, Status::Connected, "an open link is connected");
+            let result = self.io.put(Some(sock), data);
+            if self.io.write_error.is_some() {
+                *acts |= Actions::RESUME;
+            }
+            return result;
+        }
         if !self.can_send() {
             return Err(match self.status {
                 Status::Error => self.error.unwrap_or(SocketError::ConnectionClosed),
@@ -58,16 +78,6 @@ impl<S: Transport> Connection<S> {
         }
         if !partial && data.len() > self.io.tx.room() {
             return Err(SocketError::OutOfBufferMemory);
-        }
-        if self.writes_directly(coalesce) {
-            let Link::Open { sock } = &mut self.link else {
-                unreachable!("writes_directly checked the link");
-            };
-            let result = self.io.put(Some(sock), data);
-            if self.io.write_error.is_some() {
-                *acts |= Actions::RESUME;
-            }
-            return result;
         }
         let was_empty = self.io.tx.is_empty();
         let result = self.io.put::<S>(None, data);
@@ -89,7 +99,7 @@ impl<S: Transport> Connection<S> {
     /// always ends). Answers `RESUME` when consuming unblocks work no event
     /// will announce (a read stalled on a full buffer; the FIN rule once the
     /// last byte is taken), `MOVED | EMPTIED` when the buffer emptied.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(
         &mut self,
         buf: &mut [u8],
