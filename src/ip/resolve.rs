@@ -14,7 +14,7 @@ use crate::SocketError;
 pub(super) const MAX_CACHED_LOOKUPS: usize = 1024;
 
 /// Resolves `host` to its first address of type `ip_type`, blocking the caller
-/// (use a [`Resolver`] to avoid blocking).
+/// (use a [`Resolver`](super::Resolver) to avoid blocking).
 ///
 /// Same rules as [`resolve_hostname_addresses`], of which this returns the
 /// first element.
@@ -37,7 +37,7 @@ pub fn resolve_hostname(host: &str, ip_type: IpType) -> Result<IpAddress, Socket
 }
 
 /// Resolves `host` to all its addresses of type `ip_type`, blocking the caller
-/// (use a [`Resolver`] to avoid blocking).
+/// (use a [`Resolver`](super::Resolver) to avoid blocking).
 ///
 /// - An IP literal is returned as is, without a lookup, if it is of the
 ///   requested type. IPv4-mapped IPv6 literals count as IPv4.
@@ -75,7 +75,7 @@ pub fn resolve_hostname_addresses(
 /// Empties the process-wide resolution cache: the entries of `host` (all
 /// types; the name is compared case-insensitively), or every entry for `None`.
 ///
-/// The cache is shared by the blocking functions and every [`Resolver`].
+/// The cache is shared by the blocking functions and every [`Resolver`](super::Resolver).
 /// `Some("")` matches no entry (Godot uses `""` for "everything"; here that is
 /// `None`).
 ///

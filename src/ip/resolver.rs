@@ -87,7 +87,7 @@ pub struct ResolverId {
 ///   started on the first lookup that needs it.
 /// - At most [`RESOLVER_MAX_QUERIES`] items exist at once; an item lives until
 ///   [`erase`](Self::erase) or [`take_addresses`](Self::take_addresses).
-/// - Lookups share the process-wide cache with [`resolve_hostname`].
+/// - Lookups share the process-wide cache with [`resolve_hostname`](super::resolve_hostname).
 /// - Every method takes `&self` and the resolver is `Send + Sync`.
 /// - Dropping the resolver does not wait for a lookup in progress: the thread
 ///   finishes it (a `getaddrinfo` cannot be interrupted), drops the result and
@@ -215,9 +215,9 @@ impl Resolver {
     ///
     /// Errors (no item is created):
     /// - [`SocketError::InvalidIpAddress`] for input that can be rejected
-    ///   without a lookup, exactly when [`resolve_hostname`] would reject it
+    ///   without a lookup, exactly when [`resolve_hostname`](super::resolve_hostname) would reject it
     ///   without one: the wildcard, a literal of the other family, an
-    ///   impossible name (see [`Host::check`]). Reporting it here rather than
+    ///   impossible name (see [`Host::check`](super::Host::check)). Reporting it here rather than
     ///   as an item in [`ResolverStatus::Error`] keeps programming mistakes
     ///   apart from network failures.
     /// - [`SocketError::Busy`] when [`RESOLVER_MAX_QUERIES`] items exist: erase
@@ -393,7 +393,7 @@ impl Resolver {
         self.shared.lock().remove(id);
     }
 
-    /// Same as the module-level [`clear_cache`]: the cache is process-wide,
+    /// Same as the module-level [`clear_cache`](super::clear_cache): the cache is process-wide,
     /// shared by every resolver and the blocking functions. Items already
     /// queued keep their results.
     ///
