@@ -394,7 +394,7 @@ impl<S: Transport> Connection<S> {
             self.io.write_blocked = false;
         }
         let before = self.io.rx.len();
-        let (n, end) = self.io.fill_from(sock, budget, false);
+        let (n, end) = self.io.fill_steady(sock, budget);
         if let ReadEnd::Drained = end {
             return Some(if n > 0 {
                 Actions::NOTIFY | Actions::MOVED

@@ -134,6 +134,44 @@ impl Io {
         }
     }
 
+    /// [`fill_from`](Self::fill_from) for steady traffic: when the read queue
+    /// is empty and owns at least [`READ_MIN`] bytes that the budget covers,
+    /// one read into all of it, without the loop's bookkeeping. A short read
+    /// (the common case) ends here; anything else continues as `fill_from`.
+    #[inline(always)]
+    pub(super) fn fill_steady<R: Read>(
+        &mut self,
+        io: &mut R,
+        budget: &mut usize,
+    ) -> (usize, ReadEnd) {
+        let cap = self.rx.capacity();
+        let buf = match self.rx.empty_storage_mut() {
+            Some(buf) if cap >= READ_MIN && *budget >= cap => buf,
+            _ => return self.fill_from(io, budget, false),
+        };
+        match io.read(buf) {
+            Ok(n) if n > 0 && n < cap => {
+                self.rx.commit(n);
+                *budget -= n;
+                (n, ReadEnd::Drained)
+            }
+            Ok(0) => {
+                self.fin_received = true;
+                (0, ReadEnd::Eof)
+            }
+            Ok(n) => {
+                // Filled the buffer: there may be more.
+                self.rx.commit(n);
+                *budget -= n;
+                let (more, end) = self.fill_from(io, budget, false);
+                (n + more, end)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => (0, ReadEnd::Drained),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.fill_from(io, budget, false),
+            Err(e) => (0, ReadEnd::Failed(e)),
+        }
+    }
+
     /// Writes the queued output to `io` until it is empty or the socket is full.
     pub(super) fn flush_to<W: Write>(&mut self, io: &mut W) -> FlushEnd {
         while !self.tx.is_empty() {
