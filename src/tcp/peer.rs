@@ -175,12 +175,39 @@ impl StreamPeerTcp {
     }
 
     /// Processes the events of the whole reactor without blocking (Godot's
-    /// `poll()`): equivalent to `reactor().poll(Some(Duration::ZERO))`.
+    /// `poll()`, `reactor().poll(Some(Duration::ZERO))`), then reports this
+    /// peer's own failure, as Luna's `Poll()` returns a `SocketError`.
     ///
     /// # Errors
-    /// Only if the OS poller itself fails.
+    /// While the peer is in `Status::Error`, its [`error`](Self::error) (every
+    /// call, until the peer is disconnected or connects again); `Failed` if the
+    /// OS poller itself fails.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use lunanet::{Reactor, SocketError, Status, StreamPeerTcp};
+    ///
+    /// // A port nobody listens on: the connection is refused.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let reactor = Reactor::new()?;
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// peer.connect_to_host("127.0.0.1", port)?;
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// let outcome = loop {
+    ///     if let Err(e) = peer.poll() { break e; }
+    ///     assert!(Instant::now() < deadline, "no outcome");
+    ///     std::thread::sleep(Duration::from_millis(1)); // a game would run a frame
+    /// };
+    /// assert_eq!(outcome, SocketError::ConnectFailed);
+    /// assert_eq!(peer.status(), Status::Error);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll(&self) -> Result<(), SocketError> {
-        self.reactor.poll(Some(Duration::ZERO)).map(|_| ())
+        self.reactor.poll(Some(Duration::ZERO))?;
+        match self.status() {
+            Status::Error => Err(self.error().unwrap_or(SocketError::ConnectionClosed)),
+            _ => Ok(()),
+        }
     }
 
     /// The connection status. No side effects.
