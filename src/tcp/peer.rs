@@ -228,8 +228,9 @@ impl StreamPeerTcp {
         self.with(|p| p.conn.error_kind()).flatten()
     }
 
-    /// The remote address; invalid when there is none (status `None`, or still
-    /// resolving).
+    /// The remote address (see [`remote_addr`](Self::remote_addr): kept after
+    /// the connection closed); invalid when there is none (never connected,
+    /// still resolving, or disconnected).
     pub fn connected_host(&self) -> IpAddress {
         self.remote_addr()
             .map_or(IpAddress::invalid(), |a| IpAddress::from(a.ip()))
@@ -240,11 +241,29 @@ impl StreamPeerTcp {
         self.remote_addr().map_or(0, |a| a.port())
     }
 
-    /// The remote socket address, when connected or connecting.
+    /// The remote socket address, for the connection's whole lifetime: while
+    /// connecting (the address being tried), connected, and after it closed or
+    /// failed (so "who left?" has an answer); `None` before connecting, while
+    /// a hostname is still resolving, and after `disconnect_from_host`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lunanet::{Reactor, StreamPeerTcp, TcpServer};
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// server.listen(0, "127.0.0.1")?;
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// assert_eq!(peer.remote_addr(), None);
+    /// peer.connect_to_host("127.0.0.1", server.local_port())?;
+    /// peer.wait_connected(Duration::from_secs(5))?;
+    /// let addr = peer.remote_addr().expect("connected");
+    /// assert_eq!(addr.port(), server.local_port());
+    /// peer.disconnect_from_host();
+    /// assert_eq!(peer.remote_addr(), None);
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        if self.status() == Status::None {
-            return None;
-        }
         self.with(|p| p.conn.remote()).flatten()
     }
 
