@@ -159,6 +159,8 @@ mod peer;
 mod reactor;
 mod server;
 mod stream_peer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use config::Config;
 pub use conn::Status;
