@@ -209,6 +209,22 @@ impl TlsOptions {
         Self::with_role(Role::Server(config))
     }
 
+    /// The rustls server configuration, for server options.
+    pub fn server_config(&self) -> Option<&Arc<ServerConfig>> {
+        match &self.role {
+            Role::Server(c) => Some(c),
+            Role::Client(_) => None,
+        }
+    }
+
+    /// The rustls client configuration, for client options.
+    pub fn client_config(&self) -> Option<&Arc<ClientConfig>> {
+        match &self.role {
+            Role::Client(c) => Some(c),
+            Role::Server(_) => None,
+        }
+    }
+
     /// Whether these are server options (for `accept_stream`).
     pub fn is_server(&self) -> bool {
         matches!(self.role, Role::Server(_))
