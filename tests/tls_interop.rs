@@ -114,17 +114,18 @@ impl Echo {
         }
         for p in &mut self.peers {
             let _ = p.process();
-            if let Some(v) = p.protocol_version() {
-                if !self.versions.contains(&v) {
-                    self.versions.push(v);
-                }
+            if let Some(v) = p.protocol_version()
+                && !self.versions.contains(&v)
+            {
+                self.versions.push(v);
             }
             let mut buf = vec![0u8; p.available_bytes()];
-            if !buf.is_empty() && p.peek_data(&mut buf) == buf.len() {
-                if let Some(out) = reply(&buf) {
-                    p.get_data(&mut buf).unwrap();
-                    p.put_data(&out).unwrap();
-                }
+            if !buf.is_empty()
+                && p.peek_data(&mut buf) == buf.len()
+                && let Some(out) = reply(&buf)
+            {
+                p.get_data(&mut buf).unwrap();
+                p.put_data(&out).unwrap();
             }
         }
     }
@@ -211,10 +212,10 @@ fn lunanet_against_s_server(version_flag: &str, expect: ProtocolVersion) {
     let deadline = Instant::now() + LONG;
     let port: u16 = loop {
         let out = String::from_utf8_lossy(server.stdout()).to_string();
-        if let Some(rest) = out.split("ACCEPT 127.0.0.1:").nth(1) {
-            if let Some(p) = rest.split_whitespace().next() {
-                break p.parse().expect("port");
-            }
+        if let Some(rest) = out.split("ACCEPT 127.0.0.1:").nth(1)
+            && let Some(p) = rest.split_whitespace().next()
+        {
+            break p.parse().expect("port");
         }
         assert!(
             Instant::now() < deadline && server.exited().is_none(),

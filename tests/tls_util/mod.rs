@@ -113,10 +113,10 @@ pub fn tls_pair(
     let mut client = StreamPeerTls::connect_to_stream(tcp, name, client_options).expect("client");
     let mut accepted: Option<StreamPeerTls> = None;
     poll_until(reactor, "TLS handshake", || {
-        if accepted.is_none() {
-            if let Some(tcp) = server.take_connection() {
-                accepted = Some(StreamPeerTls::accept_stream(tcp, server_options).expect("accept"));
-            }
+        if accepted.is_none()
+            && let Some(tcp) = server.take_connection()
+        {
+            accepted = Some(StreamPeerTls::accept_stream(tcp, server_options).expect("accept"));
         }
         let _ = client.process();
         if let Some(a) = accepted.as_mut() {
