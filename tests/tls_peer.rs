@@ -30,7 +30,7 @@ fn typed_helpers_and_packets_over_tls() {
     );
     assert_eq!(client.status(), TlsStatus::Connected);
     assert_eq!(server.status(), TlsStatus::Connected);
-    assert_eq!(server.server_name(), Some("localhost"));
+    assert_eq!(server.server_name().as_deref(), Some("localhost"));
     assert_eq!(
         client.protocol_version(),
         Some(lunanet::tls::rustls::ProtocolVersion::TLSv1_3)

@@ -9,8 +9,9 @@
 //! crypto, done when the peer is [`poll`](StreamPeerTls::poll)ed,
 //! [`process`](StreamPeerTls::process)ed or read.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -236,12 +237,18 @@ impl std::error::Error for TlsError {}
 /// ```
 pub struct StreamPeerTls<S: TlsTransport = StreamPeerTcp> {
     stream: Option<S>,
-    conn: Option<Connection>,
+    /// In a `RefCell` so that `peek_data(&self)` can move decrypted bytes
+    /// into `rx`; every other access goes through `get_mut` (no runtime cost).
+    conn: RefCell<Option<Connection>>,
     status: TlsStatus,
     error: Option<TlsError>,
-    /// Decrypted bytes not yet taken: `rx[rx_start..]`.
-    rx: Vec<u8>,
-    rx_start: usize,
+    /// Plaintext moved out of rustls but not taken yet (only when a
+    /// `get_data` / `peek_data` needed more than one record's worth).
+    rx: RefCell<Rx>,
+    /// Plaintext rustls holds, not yet moved to `rx` or taken.
+    tls_plain: Cell<usize>,
+    /// The transport reached its end.
+    eof: bool,
     read_limit: usize,
     write_limit: usize,
     handshake_timeout: Duration,
@@ -271,11 +278,12 @@ impl<S: TlsTransport> StreamPeerTls<S> {
         conn.set_buffer_limit(None);
         let mut peer = StreamPeerTls {
             stream: Some(stream),
-            conn: Some(conn),
+            conn: RefCell::new(Some(conn)),
             status: TlsStatus::Handshaking,
             error: None,
-            rx: Vec::new(),
-            rx_start: 0,
+            rx: RefCell::new(Rx::default()),
+            tls_plain: Cell::new(0),
+            eof: false,
             read_limit: options.read_limit,
             write_limit: options.write_limit,
             handshake_timeout: options.handshake_timeout,
@@ -403,14 +411,14 @@ impl<S: TlsTransport> StreamPeerTls<S> {
             return;
         }
         let failed = self.is_failed();
-        if let Some(conn) = self.conn.as_mut().filter(|_| !failed) {
+        if let Some(conn) = self.conn.get_mut().as_mut().filter(|_| !failed) {
             conn.send_close_notify();
         }
         self.status = TlsStatus::Disconnected;
         self.error = None;
         self.input_done = true;
-        self.rx = Vec::new();
-        self.rx_start = 0;
+        *self.rx.get_mut() = Rx::default();
+        self.tls_plain.set(0);
         self.closing = true;
         self.finish_closing();
     }
@@ -423,25 +431,31 @@ impl<S: TlsTransport> StreamPeerTls<S> {
 
     /// The negotiated TLS version, once known.
     pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.conn.as_ref().and_then(|c| c.protocol_version())
+        self.conn
+            .borrow()
+            .as_ref()
+            .and_then(|c| c.protocol_version())
     }
 
     /// The negotiated cipher suite, once known.
     pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
-        self.conn.as_ref().and_then(|c| c.negotiated_cipher_suite())
+        self.conn
+            .borrow()
+            .as_ref()
+            .and_then(|c| c.negotiated_cipher_suite())
     }
 
     /// For a server session: the name the client asked for with SNI.
-    pub fn server_name(&self) -> Option<&str> {
-        match self.conn.as_ref()? {
-            Connection::Server(c) => c.server_name(),
+    pub fn server_name(&self) -> Option<String> {
+        match self.conn.borrow().as_ref()? {
+            Connection::Server(c) => c.server_name().map(str::to_owned),
             Connection::Client(_) => None,
         }
     }
 
     /// Decrypted bytes ready for `get_*`. No side effects.
     pub fn available_bytes(&self) -> usize {
-        self.rx.len() - self.rx_start
+        self.rx.borrow().len() + self.tls_plain.get()
     }
 
     /// The most decrypted bytes this peer buffers (see
@@ -473,7 +487,8 @@ impl<S: TlsTransport> StreamPeerTls<S> {
     /// Hands rustls' pending records to the transport until it has none or
     /// the transport refuses more. Returns false if the transport failed.
     fn flush_tls(&mut self) -> bool {
-        let (Some(conn), Some(stream)) = (self.conn.as_mut(), self.stream.as_mut()) else {
+        let (Some(conn), Some(stream)) = (self.conn.get_mut().as_mut(), self.stream.as_mut())
+        else {
             return true;
         };
         while conn.wants_write() {
@@ -502,17 +517,25 @@ impl<S: TlsTransport> StreamPeerTls<S> {
 
     fn finish_closing(&mut self) {
         let ok = self.flush_tls();
-        let drained = self.conn.as_ref().is_none_or(|c| !c.wants_write());
+        let drained = self
+            .conn
+            .get_mut()
+            .as_ref()
+            .is_none_or(|c| !c.wants_write());
         if !ok || drained {
             // Dropping the transport closes it gracefully (TCP flushes its
             // own queue within its linger timeout, then sends FIN).
             self.stream = None;
-            self.conn = None;
+            *self.conn.get_mut() = None;
             self.closing = false;
         }
     }
 
-    /// The engine: see [`process`](Self::process).
+    /// The engine: see [`process`](Self::process). Ciphertext is taken from
+    /// the transport only while rustls holds no undelivered plaintext: at most
+    /// one record is decrypted ahead of the application, the rest waits in
+    /// the transport's bounded buffer (and then in the kernel). `get_*` decrypt
+    /// more as they go, straight into the caller's buffer.
     fn pump(&mut self) {
         if self.closing {
             self.finish_closing();
@@ -527,67 +550,79 @@ impl<S: TlsTransport> StreamPeerTls<S> {
             self.fail(TlsError::HandshakeTimeout(self.handshake_timeout));
             return;
         }
-        let mut eof = false;
-        loop {
-            if !self.drain_plaintext() {
-                break; // decrypted buffer full: backpressure
-            }
-            let (Some(conn), Some(stream)) = (self.conn.as_mut(), self.stream.as_mut()) else {
-                return;
-            };
-            if !conn.wants_read() {
-                // Close_notify seen, or handshake output still queued (the
-                // transport is full): nothing to read now.
-                break;
-            }
-            if self.first_read && !self.input_done {
-                let mut head = [0u8; 16];
-                let n = stream.peek_data(&mut head);
-                if n > 0 {
-                    self.first_read = false;
-                    // Every TLS connection starts with a handshake record
-                    // (content type 22); a client may also get an alert (21).
-                    let ok = head[0] == 22 || (head[0] == 21 && conn.is_handshaking());
-                    if !ok {
-                        self.fail(TlsError::NotTls(head[..n].to_vec()));
-                        return;
-                    }
+        while self.tls_plain.get() == 0 && self.read_more() {}
+        self.settle();
+    }
+
+    /// One step: hands pending records to the transport, then reads what the
+    /// transport holds into rustls and processes it. Returns whether it made
+    /// progress (so callers loop until it does not).
+    fn read_more(&mut self) -> bool {
+        if self.eof || self.is_failed() || !self.flush_tls() {
+            return false;
+        }
+        let (Some(conn), Some(stream)) = (self.conn.get_mut().as_mut(), self.stream.as_mut())
+        else {
+            return false;
+        };
+        if !conn.wants_read() {
+            // Close_notify seen, plaintext pending, or handshake output still
+            // queued (the transport is full): nothing to read now.
+            return false;
+        }
+        if self.first_read {
+            let mut head = [0u8; 16];
+            let n = stream.peek_data(&mut head);
+            if n > 0 {
+                self.first_read = false;
+                // Every TLS connection starts with a handshake record
+                // (content type 22); a client may also get an alert (21).
+                let ok = head[0] == 22 || (head[0] == 21 && conn.is_handshaking());
+                if !ok {
+                    self.fail(TlsError::NotTls(head[..n].to_vec()));
+                    return false;
                 }
-            }
-            match conn.read_tls(stream) {
-                Ok(n) => {
-                    eof = n == 0;
-                    match conn.process_new_packets() {
-                        Ok(io) => self.close_notify_seen |= io.peer_has_closed(),
-                        Err(e) => {
-                            self.fail(TlsError::from_rustls(e));
-                            return;
-                        }
-                    }
-                    if eof {
-                        let _ = self.drain_plaintext();
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // The transport broke (reset, refused, timed out...).
-                    let err = SocketError::from(e);
-                    let _ = self.drain_plaintext();
-                    self.fail(TlsError::Transport(err));
-                    return;
-                }
-            }
-            // Handshake replies must go out before rustls wants more input.
-            if !self.flush_tls() {
-                return;
             }
         }
-        if !self.flush_tls() {
+        let read = loop {
+            match conn.read_tls(stream) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match read {
+            Ok(n) => {
+                self.eof = n == 0;
+                match conn.process_new_packets() {
+                    Ok(io) => {
+                        self.close_notify_seen |= io.peer_has_closed();
+                        self.tls_plain.set(io.plaintext_bytes_to_read());
+                    }
+                    Err(e) => {
+                        self.fail(TlsError::from_rustls(e));
+                        return false;
+                    }
+                }
+                // Handshake replies must go out before rustls wants more.
+                self.flush_tls();
+                n > 0
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                // The transport broke (reset, refused, timed out...).
+                self.fail(TlsError::Transport(SocketError::from(e)));
+                false
+            }
+        }
+    }
+
+    /// Status transitions after reading: handshake done, clean close, end of
+    /// the transport.
+    fn settle(&mut self) {
+        if self.is_failed() || self.closing || !self.flush_tls() {
             return;
         }
-        let Some(conn) = self.conn.as_ref() else {
+        let Some(conn) = self.conn.get_mut().as_mut() else {
             return;
         };
         if self.status == TlsStatus::Handshaking && !conn.is_handshaking() {
@@ -600,12 +635,10 @@ impl<S: TlsTransport> StreamPeerTls<S> {
             self.input_done = true;
             if self.status != TlsStatus::Disconnected {
                 self.status = TlsStatus::Disconnected;
-                if let Some(conn) = self.conn.as_mut() {
-                    conn.send_close_notify();
-                }
+                conn.send_close_notify();
                 self.flush_tls();
             }
-        } else if eof {
+        } else if self.eof {
             if self.status == TlsStatus::Handshaking {
                 self.fail(TlsError::ClosedDuringHandshake);
             } else {
@@ -614,47 +647,51 @@ impl<S: TlsTransport> StreamPeerTls<S> {
         }
     }
 
-    /// Moves decrypted bytes from rustls into `rx`. Returns false when `rx`
-    /// is full (and rustls still holds plaintext).
-    fn drain_plaintext(&mut self) -> bool {
-        let Some(conn) = self.conn.as_mut() else {
-            return true;
+    /// Moves plaintext held by rustls into `rx` until `rx` holds `want`
+    /// bytes (or rustls has no more, or `rx` is at the read limit). Works
+    /// through `&self` so that `peek_data` sees everything `available_bytes`
+    /// counts.
+    fn fill_rx(&self, want: usize) {
+        if self.tls_plain.get() == 0 {
+            return;
+        }
+        let mut conn = self.conn.borrow_mut();
+        let Some(conn) = conn.as_mut() else {
+            return;
         };
+        let mut rx = self.rx.borrow_mut();
         let mut reader = conn.reader();
-        loop {
-            let room = self
-                .read_limit
-                .saturating_sub(self.rx.len() - self.rx_start);
+        while rx.len() < want.min(self.read_limit) {
             let chunk = match reader.fill_buf() {
                 Ok(chunk) if !chunk.is_empty() => chunk,
                 // Empty chunk (clean end), WouldBlock (none yet),
-                // UnexpectedEof (truncation, reported by `pump`).
-                _ => return true,
+                // UnexpectedEof (truncation, reported by `settle`).
+                _ => {
+                    self.tls_plain.set(0);
+                    break;
+                }
             };
-            if room == 0 {
-                return false;
-            }
-            let take = chunk.len().min(room);
-            if self.rx_start > 0 && self.rx.len() + take > self.rx.capacity() {
-                // Reuse the consumed front instead of growing.
-                self.rx.drain(..self.rx_start);
-                self.rx_start = 0;
-            }
-            self.rx.extend_from_slice(&chunk[..take]);
+            let take = chunk.len().min(self.read_limit - rx.len());
+            rx.push(&chunk[..take]);
             reader.consume(take);
+            self.tls_plain.set(self.tls_plain.get() - take);
         }
     }
 
-    fn consume(&mut self, n: usize) {
-        self.rx_start += n;
-        if self.rx_start == self.rx.len() {
-            self.rx_start = 0;
-            if self.rx.capacity() > KEEP_RX_CAPACITY {
-                self.rx = Vec::new();
-            } else {
-                self.rx.clear();
-            }
-        }
+    /// Reads plaintext held by rustls straight into `buf`.
+    fn read_plain(&mut self, buf: &mut [u8]) -> usize {
+        let Some(conn) = self.conn.get_mut().as_mut() else {
+            return 0;
+        };
+        let n = conn.reader().read(buf).unwrap_or(0);
+        // Never loop on a stale count: no bytes means rustls holds none.
+        let left = if n == 0 {
+            0
+        } else {
+            self.tls_plain.get().saturating_sub(n)
+        };
+        self.tls_plain.set(left);
+        n
     }
 
     /// The error a `get_*` that cannot be served gets.
@@ -670,7 +707,7 @@ impl<S: TlsTransport> StreamPeerTls<S> {
         }
         match self.status {
             TlsStatus::Handshaking | TlsStatus::Connected => SocketError::Busy,
-            TlsStatus::Disconnected if self.input_done && self.conn.is_some() => {
+            TlsStatus::Disconnected if self.input_done && self.stream.is_some() => {
                 SocketError::FileEof
             }
             _ => SocketError::SocketInvalid,
@@ -678,40 +715,53 @@ impl<S: TlsTransport> StreamPeerTls<S> {
     }
 
     fn get(&mut self, buf: &mut [u8], partial: bool) -> Result<usize, SocketError> {
-        if self.available_bytes() < buf.len() {
-            // Decrypt what the transport already holds (no syscall).
-            self.pump();
-        }
-        let avail = self.available_bytes();
         if !partial {
             if buf.len() > self.read_limit {
                 return Err(SocketError::OutOfBufferMemory);
             }
-            if avail < buf.len() {
+            // Gather `buf.len()` bytes in `rx` (decrypting what the transport
+            // already holds, no syscall), or fail taking nothing.
+            loop {
+                self.fill_rx(buf.len());
+                if self.rx.get_mut().len() >= buf.len() || !self.read_more() {
+                    break;
+                }
+            }
+            self.settle();
+            let rx = self.rx.get_mut();
+            if rx.len() < buf.len() {
                 return Err(self.short_read());
             }
+            rx.take(buf);
+            return Ok(buf.len());
         }
-        let n = buf.len().min(avail);
+        // Partial: what `rx` holds first, then plaintext straight from rustls
+        // into `buf` (no intermediate copy), decrypting more as needed.
+        let mut n = self.rx.get_mut().take_some(buf);
+        while n < buf.len() {
+            if self.tls_plain.get() > 0 {
+                n += self.read_plain(&mut buf[n..]);
+            } else if !self.read_more() {
+                break;
+            }
+        }
         if n == 0 && !buf.is_empty() {
+            self.settle();
             return match self.short_read() {
                 SocketError::Busy => Ok(0),
                 e => Err(e),
             };
         }
-        buf[..n].copy_from_slice(&self.rx[self.rx_start..self.rx_start + n]);
-        self.consume(n);
-        if n > 0 && self.available_bytes() == 0 {
-            // Room again: take the records the transport holds now, so a peer
-            // that stopped at the limit resumes without a new readiness event.
-            self.pump();
-        }
+        // Decrypt the next record the transport holds, so `available_bytes`
+        // shows it without a new readiness event.
+        self.pump();
         Ok(n)
     }
 
     fn put(&mut self, data: &[u8], partial: bool) -> Result<usize, SocketError> {
         match self.status {
             TlsStatus::Handshaking | TlsStatus::Connected => {}
-            TlsStatus::Disconnected if self.conn.is_some() && !self.closing => {
+            TlsStatus::Disconnected if self.stream.is_some() && !self.closing => {
                 return Err(SocketError::ConnectionClosed);
             }
             TlsStatus::Disconnected => return Err(SocketError::SocketInvalid),
@@ -731,7 +781,7 @@ impl<S: TlsTransport> StreamPeerTls<S> {
                 .as_ref()
                 .map_or(SocketError::ConnectionClosed, TlsError::socket_error));
         }
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(conn) = self.conn.get_mut().as_mut() else {
             return Err(SocketError::SocketInvalid);
         };
         let room = if conn.is_handshaking() {
@@ -769,6 +819,55 @@ impl<S: TlsTransport> StreamPeerTls<S> {
     }
 }
 
+/// Decrypted bytes not yet taken: `buf[start..]`.
+#[derive(Default)]
+struct Rx {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Rx {
+    fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        if self.start > 0 && self.buf.len() + data.len() > self.buf.capacity() {
+            // Reuse the consumed front instead of growing.
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn peek(&self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len());
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        n
+    }
+
+    /// Takes exactly `out.len()` bytes (the caller checked there are enough).
+    fn take(&mut self, out: &mut [u8]) {
+        let n = self.take_some(out);
+        debug_assert_eq!(n, out.len());
+    }
+
+    fn take_some(&mut self, out: &mut [u8]) -> usize {
+        let n = self.peek(out);
+        self.start += n;
+        if self.start == self.buf.len() {
+            self.start = 0;
+            if self.buf.capacity() > KEEP_RX_CAPACITY {
+                // Idle peers should hold little memory.
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+        }
+        n
+    }
+}
+
 impl StreamPeerTls<StreamPeerTcp> {
     /// The TCP connection's id in the reactor's ready set: when it shows up
     /// in [`Reactor::drain_ready`](crate::Reactor::drain_ready), call
@@ -795,10 +894,8 @@ impl<S: TlsTransport> StreamPeer for StreamPeerTls<S> {
         StreamPeerTls::available_bytes(self)
     }
     fn peek_data(&self, buf: &mut [u8]) -> usize {
-        let avail = &self.rx[self.rx_start..];
-        let n = buf.len().min(avail.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        n
+        self.fill_rx(buf.len());
+        self.rx.borrow().peek(buf)
     }
     fn is_big_endian(&self) -> bool {
         self.big_endian
@@ -849,7 +946,7 @@ impl<S: TlsTransport> io::Write for StreamPeerTls<S> {
         if !self.flush_tls() {
             return Err(SocketError::ConnectionClosed.into());
         }
-        match &self.conn {
+        match self.conn.get_mut() {
             Some(c) if c.wants_write() => Err(io::ErrorKind::WouldBlock.into()),
             _ => Ok(()),
         }
