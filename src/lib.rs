@@ -160,6 +160,8 @@ mod reactor;
 mod stream_peer;
 mod sys;
 mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::core::Status;
 pub use config::Config;

@@ -36,6 +36,8 @@ mod report;
 mod server_lunanet;
 mod server_mio;
 mod server_tokio;
+#[cfg(feature = "tls")]
+mod tls; // --transport tls (self-contained)
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -405,6 +407,10 @@ fn raise_nofile(peers: usize, quiet: bool) {
 }
 
 fn main() {
+    #[cfg(feature = "tls")]
+    if let Some(code) = tls::dispatch() {
+        std::process::exit(code);
+    }
     let a = match args::parse(std::env::args().skip(1)) {
         Ok(Some(a)) => a,
         Ok(None) => {
