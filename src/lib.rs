@@ -159,6 +159,7 @@ mod peer;
 mod reactor;
 mod server;
 mod stream_peer;
+pub mod tick;
 
 pub use config::Config;
 pub use conn::Status;
@@ -169,3 +170,4 @@ pub use peer::StreamPeerTcp;
 pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use server::TcpServer;
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+pub use tick::{CatchUp, Tick, TickClock};
