@@ -171,3 +171,8 @@ pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use server::TcpServer;
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
 pub use tick::{CatchUp, Tick, TickClock};
+
+/// The README's code blocks, compiled (and run unless `no_run`) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
