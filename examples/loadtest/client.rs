@@ -7,7 +7,7 @@
 //! 1. [`Generator::connect_all`]: start every connect (at most 15 s);
 //! 2. [`Generator::drive`]: connect, warm up (`--warmup`, not counted) and
 //!    measure (`--seconds`); with `--client-threads N` the threads agree on
-//!    one window through [`Sync`], so their counts add up;
+//!    one window through [`WindowSync`], so their counts add up;
 //! 3. [`Generator::close_all`]: close every peer gracefully and wait (at most
 //!    3 s) for the server to close its side, so a server that reports a reset
 //!    at the end really saw one;
@@ -55,7 +55,7 @@ pub struct ClientConfig {
     /// The embedded server's threads.
     pub server_tids: Vec<u32>,
     pub progress: Arc<Progress>,
-    pub sync: Arc<Sync>,
+    pub sync: Arc<WindowSync>,
 }
 
 /// What the progress bar reads; every load thread adds its own counts.
@@ -79,16 +79,16 @@ pub const PHASE_CLOSE: u8 = 3;
 /// How the load threads agree on one measurement window: the last thread to
 /// finish connecting sets its start (after the warm-up); every thread
 /// measures from then for `--seconds`.
-pub struct Sync {
+pub struct WindowSync {
     threads: usize,
     done_connecting: AtomicUsize,
     /// On the clock's scale; 0 while unknown.
     measure_start_ns: AtomicU64,
 }
 
-impl Sync {
-    pub fn new(threads: usize) -> Sync {
-        Sync {
+impl WindowSync {
+    pub fn new(threads: usize) -> WindowSync {
+        WindowSync {
             threads,
             done_connecting: AtomicUsize::new(0),
             measure_start_ns: AtomicU64::new(0),

@@ -334,7 +334,7 @@ fn run_once(a: &args::Args, imp: Impl, clock: Clock, label: &str) -> Result<RunR
         .or(server.as_ref().map(|s| s.addr))
         .expect("an address");
     let progress = Arc::new(client::Progress::default());
-    let sync = Arc::new(client::Sync::new(a.client_threads));
+    let sync = Arc::new(client::WindowSync::new(a.client_threads));
     let mut load = Vec::new();
     for i in 0..a.client_threads {
         // An equal share of the peers; the first threads take the remainder.

@@ -92,9 +92,10 @@ fn svg(a: &Args, runs: &[RunResult]) -> Result<String, Box<dyn std::error::Error
             .fold(a.seconds.as_secs_f64(), f64::max);
         let y_max = runs
             .iter()
-            .flat_map(|r| r.samples.points.iter().map(|p| p.1))
+            .flat_map(|r| bins(&r.samples.points))
+            .map(|p| p.1)
             .fold(1.0, f64::max)
-            * 1.1;
+            * 1.35; // room above the lines for the legend
         let mut chart = ChartBuilder::on(&top)
             .caption(
                 format!("Throughput over the measured window ({unit}/s)"),
@@ -111,24 +112,40 @@ fn svg(a: &Args, runs: &[RunResult]) -> Result<String, Box<dyn std::error::Error
             .y_desc(format!("{unit}/s"))
             .y_label_formatter(&|v| report::si(*v))
             .draw()?;
+        // Each run thin and pale; the median of the runs, bin by bin, bold.
         for (imp, group) in &groups {
             let c = colour(*imp);
-            for (i, r) in group.iter().enumerate() {
-                let series = chart.draw_series(LineSeries::new(
-                    r.samples.points.iter().copied(),
-                    c.stroke_width(2),
+            let binned: Vec<Vec<(f64, f64)>> =
+                group.iter().map(|r| bins(&r.samples.points)).collect();
+            for run in &binned {
+                chart.draw_series(LineSeries::new(
+                    run.iter().copied(),
+                    c.mix(0.3).stroke_width(1),
                 ))?;
-                if i == 0 {
-                    let name = format!("{} ({} run{})", r.name(), group.len(), plural(group.len()));
-                    series.label(name).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-                    });
-                }
             }
+            let longest = binned.iter().map(Vec::len).max().unwrap_or(0);
+            let median: Vec<(f64, f64)> = (0..longest)
+                .filter_map(|k| {
+                    let rate = report::median(binned.iter().map(|run| run.get(k).map(|p| p.1)))?;
+                    Some(((k as f64 + 0.5) * BIN_S, rate))
+                })
+                .collect();
+            let name = format!(
+                "{} (median of {} run{})",
+                group[0].name(),
+                group.len(),
+                plural(group.len())
+            );
+            chart
+                .draw_series(LineSeries::new(median, c.stroke_width(3)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
+                });
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()?;
@@ -153,16 +170,13 @@ fn svg(a: &Args, runs: &[RunResult]) -> Result<String, Box<dyn std::error::Error
             "send -> full echo"
         };
         let mut chart = ChartBuilder::on(&bottom)
-            .caption(
-                format!("Latency percentiles, µs ({what})"),
-                ("sans-serif", 22),
-            )
+            .caption(format!("Latency percentiles ({what})"), ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
             .build_cartesian_2d(
                 -0.2f64..(QUANTILES.len() as f64 - 0.8),
-                (lo..hi).log_scale(),
+                lo.log10()..hi.log10(),
             )?;
         chart
             .configure_mesh()
@@ -178,24 +192,17 @@ fn svg(a: &Args, runs: &[RunResult]) -> Result<String, Box<dyn std::error::Error
                 }
             })
             .light_line_style(RGBColor(0xee, 0xee, 0xee))
-            .y_desc("µs (log scale)")
-            // Only 1, 2 and 5 times a power of ten: a decade's nine labels
-            // would overlap.
-            .y_label_formatter(&|v| {
-                let lead = v / 10f64.powf(v.log10().floor());
-                if [1.0, 2.0, 5.0].iter().any(|d| (lead - d).abs() < 1e-6) {
-                    format!("{v}")
-                } else {
-                    String::new()
-                }
-            })
+            .y_desc("latency (log scale)")
+            .y_labels(8)
+            // The axis is log10 of µs, so its labels are evenly spaced.
+            .y_label_formatter(&|v| report::dur_ns((10f64.powf(*v) * 1e3) as u64))
             .draw()?;
         for (imp, name, h) in &hists {
             let c = colour(*imp);
             let points: Vec<(f64, f64)> = QUANTILES
                 .iter()
                 .enumerate()
-                .map(|(i, &(q, _))| (i as f64, quantile_us(h, q)))
+                .map(|(i, &(q, _))| (i as f64, quantile_us(h, q).log10()))
                 .collect();
             chart
                 .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
@@ -214,6 +221,27 @@ fn svg(a: &Args, runs: &[RunResult]) -> Result<String, Box<dyn std::error::Error
         root.present()?;
     }
     Ok(out)
+}
+
+/// Width of the bins the throughput samples are averaged over.
+const BIN_S: f64 = 0.5;
+
+/// The samples averaged per bin of [`BIN_S`] seconds (bin `k` drawn at its
+/// middle); a bin without a sample ends the series.
+fn bins(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut sums: Vec<(f64, u32)> = Vec::new();
+    for &(t, rate) in points {
+        let k = (t / BIN_S).max(0.0) as usize;
+        if sums.len() <= k {
+            sums.resize(k + 1, (0.0, 0));
+        }
+        sums[k].0 += rate;
+        sums[k].1 += 1;
+    }
+    sums.iter()
+        .enumerate()
+        .map_while(|(k, &(sum, n))| (n > 0).then(|| ((k as f64 + 0.5) * BIN_S, sum / f64::from(n))))
+        .collect()
 }
 
 fn plural(n: usize) -> &'static str {
