@@ -842,7 +842,7 @@ mod tests {
                     time, with a_very_long_word_that_cannot_be_wrapped_anywhere_at_all_ever_x";
         RunResult {
             imp: Some(imp),
-            addr: "[::ffff:127.0.0.1]:65535".parse().expect("addr"),
+            addr: "[::1]:65535".parse().expect("addr"),
             client: ClientReport {
                 connected: 1_000_000,
                 connect_time: Duration::from_secs(12),
