@@ -162,6 +162,7 @@ mod sys;
 mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod tick;
 
 pub use crate::core::Status;
 pub use config::Config;
@@ -173,3 +174,9 @@ pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
 pub use tcp::peer::StreamPeerTcp;
 pub use tcp::server::TcpServer;
+pub use tick::{CatchUp, Tick, TickClock};
+
+/// The README's code blocks, compiled (and run unless `no_run`) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
