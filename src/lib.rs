@@ -172,6 +172,7 @@ pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
 pub use peer_map::{PeerMap, PeerMapIter, PeerMapIterMut};
 pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+pub use tcp::detached::DetachedPeer;
 pub use tcp::peer::StreamPeerTcp;
 pub use tcp::server::TcpServer;
 pub use tick::{CatchUp, Tick, TickClock};

@@ -15,6 +15,8 @@ use crate::ip::{Host, Resolver, ResolverId, ResolverStatus};
 use crate::sys::{self, Stream};
 use crate::{IpType, SocketError};
 
+mod migrate;
+
 /// What `StreamPeerTcp::bind` prepared for the next connect.
 pub(crate) struct Bound {
     pub(crate) socket: socket2::Socket,
