@@ -28,6 +28,9 @@
 //! `LUNANET_ALLOC_IDLE_PEERS=N` changes the idle peer count (even, default
 //! 10 000; the fd hard limit bounds it).
 
+#[path = "../tests/util/mod.rs"]
+mod util;
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -248,7 +251,7 @@ fn idle_for(reactor: &Reactor, wait: Duration) {
 fn idle_memory(s: &Sizes, v: &mut Verdict) {
     let peers = s.idle_peers;
     let pairs_n = peers / 2;
-    if let Err(e) = common::ensure_nofile(peers) {
+    if let Err(e) = common::raise_nofile(peers) {
         v.check(false, format!("idle memory at {peers} peers: {e}"));
         return;
     }
