@@ -209,7 +209,7 @@ fn echo_ready_set(s: &Sizes, v: &mut Verdict) {
     let table = pairs.id_table();
     let mut ready = Vec::with_capacity(4 * PAIRS);
     let tick = |pairs: &mut Pairs, ready: &mut Vec<_>| {
-        common::ready_tick(pairs, 0..PAIRS, &table, ready, &MSG, true);
+        common::ready_tick(pairs, 0..PAIRS, &table, ready, &MSG, true, None);
     };
     for _ in 0..s.warmup.div_ceil(PAIRS) {
         tick(&mut pairs, &mut ready);
@@ -302,7 +302,7 @@ fn idle_memory(s: &Sizes, v: &mut Verdict) {
     {
         let table = pairs.id_table();
         let mut ready = Vec::with_capacity(peers);
-        common::ready_tick(&mut pairs, 0..pairs_n, &table, &mut ready, &MSG, true);
+        common::ready_tick(&mut pairs, 0..pairs_n, &table, &mut ready, &MSG, true, None);
     }
     pairs.settle();
     report(

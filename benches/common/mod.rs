@@ -231,7 +231,9 @@ pub fn ready_tick(
     ready: &mut Vec<HandleId>,
     msg: &[u8],
     echo: bool,
+    visited: Option<&mut usize>,
 ) -> usize {
+    let mut ids = 0usize;
     let expected = senders.len();
     for i in senders {
         pairs.clients[i].put_data(msg).expect("put_data");
@@ -246,6 +248,7 @@ pub fn ready_tick(
     while arrived < expected || (echo && echoed < expected) {
         pairs.reactor.poll(Some(Duration::ZERO)).expect("poll");
         pairs.reactor.drain_ready(ready);
+        ids += ready.len();
         for id in ready.drain(..) {
             let Some((side, i)) = lookup(table, id) else {
                 continue;
@@ -277,6 +280,9 @@ pub fn ready_tick(
             let d = *deadline.get_or_insert_with(|| Instant::now() + LONG);
             assert!(Instant::now() < d, "tick timed out: {arrived}/{expected}");
         }
+    }
+    if let Some(v) = visited {
+        *v += ids;
     }
     arrived
 }
