@@ -347,6 +347,9 @@ fn outcomes(target: &str, harness: fn(&[u8])) -> Vec<(String, Vec<fuzz_harness::
 /// library (the harness already compares every answer with a reference; this
 /// pins the documented end states, so a file that drifted, or a decoder and
 /// reference that drifted together, fails). Every file needs an entry.
+/// A getter number and its answer (see `fuzz_harness::Outcome::Getter`).
+type Answer = (u8, Result<usize, SocketError>);
+
 #[test]
 fn corpus_files_have_their_documented_outcomes() {
     use SocketError::{Busy, FileEof, InvalidParameter, OutOfBufferMemory as Oobm};
@@ -384,7 +387,7 @@ fn corpus_files_have_their_documented_outcomes() {
     }
 
     for (name, o) in outcomes("typed_getters", fuzz_harness::typed_getters) {
-        let answers: Vec<(u8, Result<usize, SocketError>)> = o
+        let answers: Vec<Answer> = o
             .iter()
             .map(|x| match x {
                 Getter { getter, answer } => (*getter, *answer),
@@ -398,9 +401,7 @@ fn corpus_files_have_their_documented_outcomes() {
                 .filter_map(|(_, a)| a.err())
                 .collect()
         };
-        let all = |pred: &dyn Fn(&(u8, Result<usize, SocketError>)) -> bool| {
-            !answers.is_empty() && answers.iter().all(pred)
-        };
+        let all = |pred: &dyn Fn(&Answer) -> bool| !answers.is_empty() && answers.iter().all(pred);
         let ok = match name.as_str() {
             "empty.bin" => answers.is_empty(),
             // Every string getter refuses; nothing allocated is checked by
