@@ -141,21 +141,6 @@ pub fn client_to_std(reactor: &Reactor) -> (StreamPeerTcp, TcpStream) {
     (peer, remote)
 }
 
-/// Takes everything `peer` has buffered now, appending it to `out`; panics
-/// (naming `what`) on any error, so a loop over it can neither hang on an
-/// error that repeats nor swallow one.
-#[track_caller]
-pub fn drain_now(peer: &mut StreamPeerTcp, out: &mut Vec<u8>, what: &str) {
-    let mut buf = [0u8; 4096];
-    loop {
-        match peer.get_partial_data(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => panic!("{what}: get_partial_data: {e}"),
-        }
-    }
-}
-
 /// Takes every whole packet `rx` has now, passing each to `each`; stops at
 /// `Busy` (no whole frame yet) and panics on any other error, so a loop over
 /// it neither hangs on nor swallows a broken stream.
