@@ -192,7 +192,13 @@ impl std::error::Error for TlsError {}
 ///   call `process` on the ready peers (and every tick on handshaking ones,
 ///   so the handshake timeout is seen).
 /// - `get_*` take decrypted bytes and decrypt more already-received records
-///   on the way; `put_*` encrypt and hand the records to the transport at once.
+///   on the way (straight into the caller's buffer for `get_partial_data` and
+///   `Read`); `put_*` encrypt and hand the records to the transport at once.
+/// - At most one TLS record is decrypted ahead of the application; the rest
+///   waits in the transport's bounded buffer, so a peer that is not read is
+///   not read from the network either (backpressure). As with edge-triggered
+///   readiness, on each ready event read until `get_partial_data` returns 0:
+///   records already received do not produce a new event.
 /// - `put_*` while `Handshaking` queue (up to the write limit) and are sent
 ///   once the session is up, as TCP does while connecting.
 /// - `Read` / `Write` are non-blocking: `WouldBlock` when nothing moves,
@@ -583,6 +589,12 @@ impl<S: TlsTransport> StreamPeerTls<S> {
                     return false;
                 }
             }
+        }
+        // Nothing buffered and more may come: skip `read_tls`, which would
+        // only be told WouldBlock (and may resize its buffer on the way).
+        // `short_read_error` is O(1) for TCP and says Busy until the end.
+        if stream.available_bytes() == 0 && stream.short_read_error() == SocketError::Busy {
+            return false;
         }
         let read = loop {
             match conn.read_tls(stream) {
