@@ -55,6 +55,19 @@ impl Proc {
         &self.seen
     }
 
+    /// Everything stdout produced, once the process has exited: waits (bounded)
+    /// for the reader thread to reach the end of the pipe.
+    fn final_stdout(&mut self) -> String {
+        let deadline = Instant::now() + LONG;
+        while let Ok(chunk) = self
+            .out
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&self.seen).to_string()
+    }
+
     fn stdout_has(&mut self, needle: &str) -> bool {
         String::from_utf8_lossy(self.stdout()).contains(needle)
     }
@@ -301,7 +314,7 @@ fn curl_cacert_https() {
                 })
             });
         };
-        let body = String::from_utf8_lossy(curl.stdout()).to_string();
+        let body = curl.final_stdout();
         assert!(status.success(), "curl failed: {}", curl.stderr());
         assert_eq!(body, "hello from tls\n");
         let want = if tls_max == "1.3" {
@@ -392,7 +405,7 @@ fn python_ssl_client() {
             assert!(Instant::now() < deadline, "python hung");
             echo.step(echo_lines);
         };
-        let out = String::from_utf8_lossy(py.stdout()).to_string();
+        let out = py.final_stdout();
         assert!(status.success(), "python failed: {}", py.stderr());
         assert_eq!(out.trim(), format!("TLSv{version} hello from python"));
         println!("python ssl: {}", out.trim());

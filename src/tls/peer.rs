@@ -498,7 +498,7 @@ impl<S: TlsTransport> StreamPeerTls<S> {
             return true;
         };
         while conn.wants_write() {
-            match conn.write_tls(stream) {
+            match conn.write_tls(&mut Gather(stream)) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -828,6 +828,53 @@ impl<S: TlsTransport> StreamPeerTls<S> {
         }
         self.flush_tls();
         Ok(written)
+    }
+}
+
+/// Most bytes [`Gather`] joins into one transport write.
+const GATHER_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// One scratch buffer per thread, shared by every TLS peer on it, so
+    /// that idle peers hold none.
+    static GATHER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// rustls hands its queued records to `write_vectored`; transports such as
+/// `StreamPeerTcp` write one slice per call, which would cost one `send(2)`
+/// per 16 KiB record. This joins up to [`GATHER_MAX`] bytes of consecutive
+/// records into one write (a memory copy is cheaper than a system call).
+struct Gather<'a, S>(&'a mut S);
+
+impl<S: io::Write> io::Write for Gather<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let Some(first) = first else {
+            return Ok(0);
+        };
+        if bufs.len() - first == 1 || bufs[first].len() >= GATHER_MAX {
+            return self.0.write(&bufs[first]);
+        }
+        GATHER.with(|g| {
+            let mut g = g.borrow_mut();
+            g.clear();
+            for b in &bufs[first..] {
+                let room = GATHER_MAX - g.len();
+                if room == 0 {
+                    break;
+                }
+                g.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            self.0.write(&g)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
