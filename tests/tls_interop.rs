@@ -500,6 +500,9 @@ fn godot3_stream_peer_ssl_client() {
     let mut godot = Proc::spawn(
         Command::new("godot3-server")
             .args(["--no-window", "-s", script.to_str().unwrap()])
+            // Godot treats the working directory as its project and writes
+            // logs/ there: keep it in the temporary directory.
+            .current_dir(&certs.dir)
             .env("HOME", &home)
             .env("LUNANET_PORT", echo.port().to_string())
             .env("LUNANET_CERT", &certs.cert_path),
