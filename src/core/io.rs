@@ -4,6 +4,8 @@
 use std::io::{self, Read, Write};
 
 use super::buffer::ByteQueue;
+use super::rate::TokenBucket;
+use super::stats::PeerStats;
 use crate::SocketError;
 
 /// Smallest read asked of the kernel (and so the smallest read buffer a peer
@@ -21,6 +23,8 @@ pub(super) enum Stall {
     Full,
     /// The per-pass read budget was spent; resume in the next pass.
     Budget,
+    /// The read rate limit was reached; resume at the bucket's refill deadline.
+    Rate,
 }
 
 /// How a read loop ended.
@@ -69,6 +73,10 @@ pub(super) struct Io {
     /// reset once, so it is kept here until the next reactor pass fails the
     /// connection with it (a read then would see a clean-looking EOF).
     pub(super) write_error: Option<io::ErrorKind>,
+    /// Counters (always on: a few additions per system call).
+    pub(super) stats: PeerStats,
+    /// The read rate limit's bucket, when the peer has one.
+    pub(super) rate: Option<TokenBucket>,
 }
 
 impl Io {
@@ -119,6 +127,8 @@ impl Io {
                 }
                 Ok(n) => {
                     self.rx.commit(n);
+                    self.stats.bytes_in += n as u64;
+                    self.stats.reads += 1;
                     total += n;
                     *budget -= n;
                     if n < asked && !until_block {
@@ -140,6 +150,8 @@ impl Io {
             match io.write(self.tx.as_slice()) {
                 Ok(0) => return FlushEnd::Failed(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    self.stats.writes += 1;
                     let short = n < self.tx.len();
                     self.tx.consume(n);
                     if short {
@@ -180,6 +192,8 @@ impl Io {
                         return Err(SocketError::ConnectionClosed);
                     }
                     Ok(n) => {
+                        self.stats.bytes_out += n as u64;
+                        self.stats.writes += 1;
                         written = n;
                         break;
                     }
@@ -212,6 +226,7 @@ impl Io {
     pub(super) fn is_steady(&self) -> bool {
         self.tx.is_empty()
             && self.stall == Stall::No
+            && self.rate.is_none()
             && !self.hup
             && self.write_error.is_none()
             && !self.fin_received
