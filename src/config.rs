@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::SocketError;
+use crate::{RateLimit, SocketError};
 
 /// Settings for a [`Reactor`](crate::Reactor) and every peer and server in it.
 ///
@@ -46,6 +46,14 @@ pub struct Config {
     pub coalesce_writes: bool,
     /// See [`Config::reuse_port`].
     pub reuse_port: bool,
+    /// See [`Config::idle_timeout`].
+    pub idle_timeout: Option<Duration>,
+    /// See [`Config::keepalive`].
+    pub keepalive: Option<Duration>,
+    /// See [`Config::user_timeout`].
+    pub user_timeout: Option<Duration>,
+    /// See [`Config::read_rate_limit`].
+    pub read_rate_limit: Option<RateLimit>,
 }
 
 impl Default for Config {
@@ -61,6 +69,10 @@ impl Default for Config {
             no_delay: true,
             coalesce_writes: false,
             reuse_port: false,
+            idle_timeout: None,
+            keepalive: None,
+            user_timeout: None,
+            read_rate_limit: None,
         }
     }
 }
@@ -175,6 +187,52 @@ impl Config {
         self
     }
 
+    /// A connected peer that receives no byte for this long goes to
+    /// `Status::Error` (`error()` `ConnectionClosed`, `error_kind()`
+    /// `TimedOut`); default `None` (never). Per peer:
+    /// [`StreamPeerTcp::set_idle_timeout`](crate::StreamPeerTcp::set_idle_timeout).
+    ///
+    /// It is a deadline of each connection's state machine (a timer per peer,
+    /// pushed back lazily), not a scan of peers: 10 000 idle peers cost a
+    /// reactor pass nothing. It catches silent clients whatever the network
+    /// does; pick it above your protocol's longest quiet period (a game
+    /// client usually sends input or a heartbeat every second).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Config {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// TCP keepalive (`SO_KEEPALIVE`) on new peers: after this long without
+    /// traffic the kernel probes the remote every `time` (at least 1 s), and
+    /// resets the connection after a few unanswered probes (`TCP_KEEPCNT`,
+    /// 3 here where the OS allows it); default `None` (off). The peer then
+    /// goes to `Error` (`TimedOut`). Detects a vanished host even when the
+    /// application protocol is silent by design.
+    pub fn keepalive(mut self, time: Option<Duration>) -> Config {
+        self.keepalive = time;
+        self
+    }
+
+    /// Linux `TCP_USER_TIMEOUT` on new peers: data sent but not acknowledged
+    /// for this long (a pulled cable, a frozen host, a remote whose window
+    /// stays closed) makes the kernel abort the connection, and the peer goes
+    /// to `Error` (`TimedOut`); default `None` (the kernel's retransmission
+    /// limits, about 15 minutes). Ignored on other systems.
+    pub fn user_timeout(mut self, timeout: Option<Duration>) -> Config {
+        self.user_timeout = timeout;
+        self
+    }
+
+    /// Reads from each peer at most `bytes_per_second` on average, bursts up
+    /// to `burst` (default `None`: unlimited). A peer over its rate is simply
+    /// not read: its bytes wait in the kernel and TCP's flow control slows the
+    /// sender; nothing is dropped. Per peer:
+    /// [`StreamPeerTcp::set_read_rate_limit`](crate::StreamPeerTcp::set_read_rate_limit).
+    pub fn read_rate_limit(mut self, limit: Option<RateLimit>) -> Config {
+        self.read_rate_limit = limit;
+        self
+    }
+
     /// Rejects settings that cannot work.
     pub(crate) fn validate(&self) -> Result<(), SocketError> {
         if self.read_buffer_limit == 0
@@ -182,6 +240,7 @@ impl Config {
             || self.read_budget == 0
             || self.events_capacity == 0
             || self.listen_backlog == 0
+            || self.read_rate_limit.is_some_and(|r| !r.is_valid())
         {
             log::error!("invalid lunanet config: {self:?}");
             return Err(SocketError::InvalidParameter);

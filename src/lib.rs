@@ -164,13 +164,13 @@ mod tcp;
 pub mod tls;
 pub mod tick;
 
-pub use crate::core::Status;
+pub use crate::core::{PeerStats, RateLimit, Status};
 pub use config::Config;
 pub use error::SocketError;
 pub use ip::{Host, IpAddress, IpType, Resolver, ResolverId, ResolverStatus};
 pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
 pub use peer_map::{PeerMap, PeerMapIter, PeerMapIterMut};
-pub use reactor::{HandleId, Reactor, ReactorWaker};
+pub use reactor::{HandleId, Reactor, ReactorStats, ReactorWaker};
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
 pub use tcp::detached::DetachedPeer;
 pub use tcp::peer::StreamPeerTcp;

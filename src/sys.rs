@@ -323,6 +323,7 @@ pub(crate) fn dial(
     bound: Option<Socket>,
     bind: Option<LocalAddr>,
     no_delay: bool,
+    dead_peer: DeadPeer,
     target: SocketAddr,
 ) -> io::Result<(TcpStream, Option<io::ErrorKind>)> {
     let socket = match (bound, bind) {
@@ -339,6 +340,7 @@ pub(crate) fn dial(
     if let Err(e) = socket.set_tcp_nodelay(no_delay) {
         log::debug!("set_nodelay: {e}");
     }
+    dead_peer.apply(socket2::SockRef::from(&socket));
     let started = start_connect(&socket, target);
     let mut sock = into_mio_stream(socket);
     if let Err(e) = register_stream(registry, &mut sock, token) {
@@ -346,6 +348,36 @@ pub(crate) fn dial(
         return Err(e);
     }
     Ok((sock, started.err().map(|e| e.kind())))
+}
+
+/// Dead-peer detection the kernel does for us (see `Config::keepalive` and
+/// `Config::user_timeout`), set on every new connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DeadPeer {
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) user_timeout: Option<Duration>,
+}
+
+impl DeadPeer {
+    /// Sets the options on `sock`; a failure is logged, not fatal (the
+    /// application-level idle timeout still applies).
+    pub(crate) fn apply(self, sock: socket2::SockRef<'_>) {
+        if let Some(time) = self.keepalive {
+            let every = time.max(Duration::from_secs(1));
+            let params = socket2::TcpKeepalive::new().with_time(every);
+            #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
+            let params = params.with_interval(every).with_retries(3);
+            if let Err(e) = sock.set_tcp_keepalive(&params) {
+                log::warn!("cannot enable TCP keepalive: {e}");
+            }
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(timeout) = self.user_timeout
+            && let Err(e) = sock.set_tcp_user_timeout(Some(timeout))
+        {
+            log::warn!("cannot set TCP_USER_TIMEOUT: {e}");
+        }
+    }
 }
 
 /// Whether an accept error is the process or system running out of

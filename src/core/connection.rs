@@ -43,7 +43,10 @@ use super::drive::{Actions, Clock, Dial, Limits, Readiness, Transport};
 mod app;
 mod connect;
 mod moving;
+mod guard;
 use super::io::{FlushEnd, Io, ReadEnd, Stall};
+use super::rate::RateLimit;
+use super::stats::PeerStats;
 use super::status::Status;
 use crate::SocketError;
 
@@ -97,6 +100,12 @@ pub(crate) struct Connection<S> {
     local: Option<SocketAddr>,
     linger: Duration,
     io: Io,
+    /// No byte received for this long while open: `Error` (`TimedOut`).
+    idle_timeout: Option<Duration>,
+    /// The read rate limit (its bucket lives in `io` while open).
+    read_rate: Option<RateLimit>,
+    /// The earliest timer known to be pending in the reactor (see `guard`).
+    armed: Option<Instant>,
 }
 
 /// How a connect attempt check ended.
@@ -126,7 +135,12 @@ impl<S: Transport> Connection<S> {
                 stall: Stall::No,
                 hup: false,
                 write_error: None,
+                stats: PeerStats::default(),
+                rate: None,
             },
+            idle_timeout: limits.idle_timeout,
+            read_rate: limits.read_rate,
+            armed: None,
         }
     }
 
@@ -135,16 +149,24 @@ impl<S: Transport> Connection<S> {
     pub(crate) fn resolving(limits: Limits, clock: &mut Clock) -> (Connection<S>, Actions) {
         let mut c = Connection::with(Link::Resolving, Status::Connecting, limits);
         c.deadline = Some(clock.now() + limits.connect_timeout);
-        (c, Actions::ARM)
+        let acts = c.rearm();
+        (c, acts)
     }
 
-    /// A connection accepted by a server: open at once.
-    pub(crate) fn accepted(sock: S, remote: SocketAddr, limits: Limits) -> Connection<S> {
+    /// A connection accepted by a server: open at once (at `clock`'s time,
+    /// which starts its idle timeout and rate bucket). May answer `ARM`.
+    pub(crate) fn accepted(
+        sock: S,
+        remote: SocketAddr,
+        limits: Limits,
+        clock: &mut Clock,
+    ) -> (Connection<S>, Actions) {
         let local = sock.local_addr();
         let mut c = Connection::with(Link::Open { sock }, Status::Connected, limits);
         c.remote = Some(remote);
         c.local = local;
-        c
+        let acts = c.became_open(clock.now());
+        (c, acts)
     }
 
     // -- predicates (no side effects) -----------------------------------------
@@ -304,7 +326,7 @@ impl<S: Transport> Connection<S> {
         };
         self.link = Link::Closing { sock, shut: false };
         self.deadline = Some(clock.now() + self.linger);
-        Actions::ARM
+        self.rearm()
     }
 
     // -- inputs from the reactor -----------------------------------------------
@@ -326,11 +348,16 @@ impl<S: Transport> Connection<S> {
     /// `clock`'s time. A timer armed for a deadline that moved since is a
     /// no-op, so the reactor never has to cancel timers.
     pub(crate) fn on_deadline(&mut self, clock: &mut Clock) -> Actions {
+        let now = clock.now();
+        if self.armed.is_some_and(|a| a <= now) {
+            self.armed = None; // that timer is the one firing now
+        }
         let Some(deadline) = self.deadline else {
             return Actions::NONE;
         };
-        if deadline > clock.now() {
-            return Actions::NONE;
+        if deadline > now {
+            // Moved later since the timer was armed: arm for the new time.
+            return self.rearm();
         }
         match &self.link {
             Link::Resolving => {
@@ -350,7 +377,8 @@ impl<S: Transport> Connection<S> {
                     );
                 }
             }
-            Link::Open { .. } | Link::Closed => return Actions::NONE,
+            Link::Open { .. } => return self.on_open_deadline(now),
+            Link::Closed => return Actions::NONE,
         }
         self.close() | self.summary_tail()
     }
@@ -396,6 +424,9 @@ impl<S: Transport> Connection<S> {
         }
         let before = self.io.rx.len();
         let (n, end) = self.io.fill_steady(sock, budget);
+        if n > 0 {
+            self.io.stats.last_receive = Some(clock.now());
+        }
         if let ReadEnd::Drained = end {
             return Some(if n > 0 {
                 Actions::NOTIFY | Actions::MOVED
@@ -512,7 +543,7 @@ impl<S: Transport> Connection<S> {
         let resume_read = match self.io.stall {
             Stall::No => false,
             Stall::Full => self.io.rx.room() > 0,
-            Stall::Budget => true,
+            Stall::Budget | Stall::Rate => true,
         };
         // A close/error event (or a failed direct write) means: read until a
         // definitive answer (0 or an error). If the budget or a full buffer
@@ -524,8 +555,12 @@ impl<S: Transport> Connection<S> {
         }
         if failed.is_none() && !self.io.fin_received && (r.readable || until_block || resume_read) {
             acts |= Actions::MOVED;
-            let (_, end) = self.io.fill_from(sock, budget, until_block);
+            let (_, end) =
+                guard::read_into(&mut self.io, sock, budget, until_block, !closing, clock);
             failed = self.after_read(end, until_block, closing, &mut acts);
+            if failed.is_none() {
+                acts |= self.after_limited_read();
+            }
         }
         acts | self.serve_tail(failed, clock)
     }
@@ -657,6 +692,8 @@ mod tests {
     use std::collections::VecDeque;
     use std::io::{Read, Write};
     use std::rc::Rc;
+
+    mod guard;
 
     /// What a scripted transport does and saw.
     #[derive(Default)]
@@ -793,6 +830,8 @@ mod tests {
         write_buffer: 1024,
         connect_timeout: Duration::from_secs(30),
         linger_timeout: Duration::from_secs(5),
+        idle_timeout: None,
+        read_rate: None,
     };
 
     const BIG: usize = 1 << 20;
@@ -819,7 +858,8 @@ mod tests {
 
     fn open_with(limits: Limits) -> (Connection<Fake>, Fake) {
         let fake = Fake::default();
-        (Connection::accepted(fake.clone(), addr(9), limits), fake)
+        let (c, _) = Connection::accepted(fake.clone(), addr(9), limits, &mut Clock::lazy());
+        (c, fake)
     }
 
     fn open() -> (Connection<Fake>, Fake) {

@@ -138,4 +138,8 @@ pub(crate) struct Limits {
     pub(crate) write_buffer: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) linger_timeout: Duration,
+    /// No byte received for this long: `Error` (`TimedOut`).
+    pub(crate) idle_timeout: Option<Duration>,
+    /// The read rate limit.
+    pub(crate) read_rate: Option<super::RateLimit>,
 }

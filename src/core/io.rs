@@ -4,6 +4,8 @@
 use std::io::{self, Read, Write};
 
 use super::buffer::ByteQueue;
+use super::rate::TokenBucket;
+use super::stats::PeerStats;
 use crate::SocketError;
 
 /// Smallest read asked of the kernel (and so the smallest read buffer a peer
@@ -21,6 +23,8 @@ pub(super) enum Stall {
     Full,
     /// The per-pass read budget was spent; resume in the next pass.
     Budget,
+    /// The read rate limit was reached; resume at the bucket's refill deadline.
+    Rate,
 }
 
 /// How a read loop ended.
@@ -69,6 +73,10 @@ pub(super) struct Io {
     /// reset once, so it is kept here until the next reactor pass fails the
     /// connection with it (a read then would see a clean-looking EOF).
     pub(super) write_error: Option<io::ErrorKind>,
+    /// Counters (always on: a few additions per system call).
+    pub(super) stats: PeerStats,
+    /// The read rate limit's bucket, when the peer has one.
+    pub(super) rate: Option<TokenBucket>,
 }
 
 impl Io {
@@ -119,6 +127,8 @@ impl Io {
                 }
                 Ok(n) => {
                     self.rx.commit(n);
+                    self.stats.bytes_in += n as u64;
+                    self.stats.reads += 1;
                     total += n;
                     *budget -= n;
                     if n < asked && !until_block {
@@ -152,6 +162,8 @@ impl Io {
         match io.read(buf) {
             Ok(n) if n > 0 && n < cap => {
                 self.rx.commit(n);
+                self.stats.bytes_in += n as u64;
+                self.stats.reads += 1;
                 *budget -= n;
                 (n, ReadEnd::Drained)
             }
@@ -162,6 +174,8 @@ impl Io {
             Ok(n) => {
                 // Filled the buffer: there may be more.
                 self.rx.commit(n);
+                self.stats.bytes_in += n as u64;
+                self.stats.reads += 1;
                 *budget -= n;
                 let (more, end) = self.fill_from(io, budget, false);
                 (n + more, end)
@@ -178,6 +192,8 @@ impl Io {
             match io.write(self.tx.as_slice()) {
                 Ok(0) => return FlushEnd::Failed(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    self.stats.writes += 1;
                     let short = n < self.tx.len();
                     self.tx.consume(n);
                     if short {
@@ -218,6 +234,8 @@ impl Io {
                         return Err(SocketError::ConnectionClosed);
                     }
                     Ok(n) => {
+                        self.stats.bytes_out += n as u64;
+                        self.stats.writes += 1;
                         written = n;
                         break;
                     }
@@ -254,7 +272,11 @@ impl Io {
         data: &[u8],
     ) -> Result<usize, SocketError> {
         match io.write(data) {
-            Ok(n) if n == data.len() && n > 0 => Ok(n),
+            Ok(n) if n == data.len() && n > 0 => {
+                self.stats.bytes_out += n as u64;
+                self.stats.writes += 1;
+                Ok(n)
+            }
             other => self.after_direct_write(other, io, data),
         }
     }
@@ -271,7 +293,11 @@ impl Io {
                 self.write_error = Some(io::ErrorKind::WriteZero);
                 return Err(SocketError::ConnectionClosed);
             }
-            Ok(n) => n,
+            Ok(n) => {
+                self.stats.bytes_out += n as u64;
+                self.stats.writes += 1;
+                n
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return self.put(Some(io), data),
             Err(e) => {
@@ -293,6 +319,7 @@ impl Io {
     pub(super) fn is_steady(&self) -> bool {
         self.tx.is_empty()
             && self.stall == Stall::No
+            && self.rate.is_none()
             && !self.hup
             && self.write_error.is_none()
             && !self.fin_received

@@ -10,14 +10,20 @@
 //!   two seams to the OS ([`Transport`], [`Dial`]);
 //! - [`io`]: the edge-triggered read and write loops on the two queues;
 //! - [`buffer`]: the bounded byte queue;
+//! - [`rate`]: the read rate limit's token bucket;
+//! - [`stats`]: per-connection counters;
 //! - [`connection`]: the state machine that owns all of it.
 
 pub(crate) mod buffer;
 pub(crate) mod connection;
 pub(crate) mod drive;
 pub(crate) mod io;
+pub(crate) mod rate;
+pub(crate) mod stats;
 pub(crate) mod status;
 
 pub(crate) use connection::Connection;
 pub(crate) use drive::{Actions, Clock, Dial, Limits, Readiness, Transport};
+pub use rate::RateLimit;
+pub use stats::PeerStats;
 pub use status::Status;

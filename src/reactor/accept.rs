@@ -1,9 +1,9 @@
 //! Servers: the listening socket's entry, the accept loop and its back-off,
 //! and handing accepted connections to the application.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::peer::PeerSlot;
@@ -31,6 +31,12 @@ pub(crate) struct ServerSlot {
     /// Open connections accepted by this server (pending or taken).
     pub(crate) live: usize,
     pub(crate) refused: u64,
+    /// See `TcpServer::set_max_connections_per_ip`.
+    pub(crate) max_per_ip: Option<usize>,
+    /// Open connections per remote address (pending or taken); an address
+    /// leaves the map when its last connection closes, so the map is bounded
+    /// by `live`.
+    per_ip: HashMap<IpAddr, usize>,
 }
 
 impl ServerSlot {
@@ -61,6 +67,8 @@ impl Inner {
                     max_connections: None,
                     live: 0,
                     refused: 0,
+                    max_per_ip: None,
+                    per_ip: HashMap::new(),
                 }),
             })
         })
@@ -73,6 +81,7 @@ impl Inner {
             slots,
             sched,
             config,
+            totals,
             ..
         } = self;
         let Some(Slot {
@@ -100,13 +109,30 @@ impl Inner {
                     if s.max_connections.is_some_and(|max| s.live >= max) {
                         // Polite refusal: accept and close at once, counted.
                         s.refused += 1;
+                        totals.refused += 1;
                         log::debug!("refusing {addr}: max_connections reached");
+                        drop(stream);
+                        continue;
+                    }
+                    let ip = addr.ip().to_canonical();
+                    let from_ip = s.per_ip.get(&ip).copied().unwrap_or(0);
+                    if s.max_per_ip.is_some_and(|max| from_ip >= max) {
+                        s.refused += 1;
+                        totals.refused += 1;
+                        log::debug!("refusing {addr}: max_connections_per_ip reached");
                         drop(stream);
                         continue;
                     }
                     if let Err(e) = sys::set_no_delay(&stream, config.no_delay) {
                         log::debug!("set_nodelay on accepted {addr}: {e}");
                     }
+                    sys::DeadPeer {
+                        keepalive: config.keepalive,
+                        user_timeout: config.user_timeout,
+                    }
+                    .apply(socket2::SockRef::from(&stream));
+                    *s.per_ip.entry(ip).or_insert(0) += 1;
+                    totals.accepted += 1;
                     s.live += 1;
                     s.pending.push_back((stream, addr));
                 }
@@ -145,10 +171,18 @@ impl Inner {
         }
     }
 
-    /// A connection accepted by `server` closed its socket.
-    pub(super) fn connection_closed(&mut self, server: Key) {
+    /// A connection accepted by `server` from `remote` closed its socket.
+    pub(super) fn connection_closed(&mut self, server: Key, remote: Option<SocketAddr>) {
         if let Some(s) = self.server_mut(server) {
             s.live = s.live.saturating_sub(1);
+            if let Some(ip) = remote.map(|a| a.ip().to_canonical())
+                && let Some(n) = s.per_ip.get_mut(&ip)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    s.per_ip.remove(&ip);
+                }
+            }
         }
     }
 
@@ -170,22 +204,27 @@ impl Inner {
             let limits = self.limits;
             let no_delay = self.config.no_delay;
             let Inner { slots, poll, .. } = self;
+            let mut arm = crate::core::Actions::NONE;
             let inserted = slots.insert_with(|key| {
                 sys::register_stream(poll.registry(), &mut stream, key.token()).map_err(|e| {
                     log::error!("register accepted {remote}: {e}");
                     SocketError::from_init(&e)
                 })?;
-                let conn = Connection::accepted(stream, remote, limits);
+                let (conn, acts) = Connection::accepted(stream, remote, limits, &mut Clock::lazy());
+                arm = acts;
                 Ok(Slot {
                     marks,
                     kind: Kind::Peer(PeerSlot::accepted(conn, server, no_delay)),
                 })
             });
             match inserted {
-                Ok(key) => return Some(key),
+                Ok(key) => {
+                    self.apply(key, arm);
+                    return Some(key);
+                }
                 // Not registered (or the table is full): the connection is
                 // dropped, closing it; try the next one.
-                Err(_) => self.connection_closed(server),
+                Err(_) => self.connection_closed(server, Some(remote)),
             }
         }
     }

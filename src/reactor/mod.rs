@@ -18,6 +18,7 @@ mod accept;
 mod peer;
 mod sched;
 mod slots;
+mod stats;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -37,6 +38,7 @@ pub(crate) use accept::ServerSlot;
 pub(crate) use peer::{Bound, PeerSlot};
 pub use slots::HandleId;
 pub(crate) use slots::Key;
+pub use stats::ReactorStats;
 
 use sched::{Marks, Sched, TimerKind};
 use slots::{Slots, WAKER_TOKEN};
@@ -135,6 +137,8 @@ impl Reactor {
             write_buffer: config.write_buffer_limit,
             connect_timeout: config.connect_timeout,
             linger_timeout: config.linger_timeout,
+            idle_timeout: config.idle_timeout,
+            read_rate: config.read_rate_limit,
         };
         Ok(Reactor {
             inner: Rc::new(RefCell::new(Inner {
@@ -148,6 +152,7 @@ impl Reactor {
                 sched: Sched::new(),
                 limits,
                 config,
+                totals: stats::Totals::default(),
             })),
         })
     }
@@ -306,6 +311,8 @@ pub(crate) struct Inner {
     sched: Sched,
     limits: Limits,
     pub(crate) config: Config,
+    /// Counters for `Reactor::stats`.
+    totals: stats::Totals,
 }
 
 /// One entry of the table: its scheduling marks and what it is.
@@ -365,6 +372,7 @@ impl Inner {
         // Time after the wait, read only if a rule needs it.
         let mut clock = Clock::lazy();
         for event in events.iter() {
+            self.totals.events += 1;
             if event.token() == WAKER_TOKEN {
                 continue;
             }

@@ -82,6 +82,7 @@ struct Dialer<'a> {
     key: Key,
     bound: &'a mut Option<Box<BindState>>,
     no_delay: bool,
+    dead_peer: sys::DeadPeer,
 }
 
 impl Dial<Stream> for Dialer<'_> {
@@ -92,6 +93,7 @@ impl Dial<Stream> for Dialer<'_> {
             self.bound.as_mut().and_then(|b| b.socket.take()),
             self.bound.as_ref().map(|b| b.local),
             self.no_delay,
+            self.dead_peer,
             to,
         )
     }
@@ -121,6 +123,10 @@ impl Inner {
             key,
             bound: &mut p.bound,
             no_delay: p.no_delay,
+            dead_peer: sys::DeadPeer {
+                keepalive: config.keepalive,
+                user_timeout: config.user_timeout,
+            },
         };
         Some(f(&mut p.conn, &mut p.budget_left, &mut dialer))
     }
@@ -144,6 +150,7 @@ impl Inner {
             slots,
             sched,
             resolver,
+            totals,
             ..
         } = self;
         let Some(Slot { marks, kind }) = slots.get_mut(key) else {
@@ -170,16 +177,22 @@ impl Inner {
         }
         let mut server = None;
         if acts.has(Actions::CLOSED) {
-            server = p.server.take();
+            if p.conn.error_kind() == Some(io::ErrorKind::TimedOut)
+                && p.conn.status() == crate::Status::Error
+            {
+                totals.timed_out += 1;
+            }
+            server = p.server.take().map(|s| (s, p.conn.remote()));
             if let (Some((id, _)), Some(r)) = (p.lookup.take(), resolver.as_ref()) {
                 r.erase(id);
             }
         }
         if acts.has(Actions::RELEASE) {
+            totals.fold(&p.conn);
             slots.remove(key);
         }
-        if let Some(server) = server {
-            self.connection_closed(server);
+        if let Some((server, remote)) = server {
+            self.connection_closed(server, remote);
         }
     }
 
@@ -399,6 +412,38 @@ impl Inner {
             Some(sock) => sys::set_no_delay(sock, on).map_err(SocketError::from),
             None => Ok(()),
         }
+    }
+
+    /// `StreamPeerTcp::set_idle_timeout`.
+    pub(crate) fn set_idle_timeout(
+        &mut self,
+        key: Key,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(), SocketError> {
+        let acts = self
+            .drive(key, |conn, _, _| conn.set_idle_timeout(timeout))
+            .ok_or(SocketError::SocketInvalid)?;
+        self.apply(key, acts);
+        Ok(())
+    }
+
+    /// `StreamPeerTcp::set_read_rate_limit`.
+    pub(crate) fn set_read_rate_limit(
+        &mut self,
+        key: Key,
+        limit: Option<crate::RateLimit>,
+    ) -> Result<(), SocketError> {
+        if limit.is_some_and(|l| !l.is_valid()) {
+            return Err(SocketError::InvalidParameter);
+        }
+        let mut clock = Clock::lazy();
+        let acts = self
+            .drive(key, |conn, _, _| {
+                conn.set_read_rate_limit(limit, &mut clock)
+            })
+            .ok_or(SocketError::SocketInvalid)?;
+        self.apply(key, acts);
+        Ok(())
     }
 }
 

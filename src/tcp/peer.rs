@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::reactor::{Bound, Key, PeerSlot};
+
+mod protect;
 use crate::{HandleId, Host, IpAddress, Reactor, SocketError, Status, StreamPeer, sys};
 
 /// A TCP connection driven by a [`Reactor`] (Luna's `streamPeerTCP`, Godot's

@@ -155,6 +155,37 @@ impl TcpServer {
         Ok(())
     }
 
+    /// Caps the open connections from one remote IP address (taken or
+    /// waiting); beyond it a new connection from that address is accepted and
+    /// closed at once, and counted in [`refused_count`](Self::refused_count).
+    /// Other addresses are not affected. `None` (the default) means no cap.
+    /// IPv4-mapped IPv6 addresses count as their IPv4 address.
+    ///
+    /// # Errors
+    /// `SocketInvalid` when not listening.
+    ///
+    /// ```
+    /// use lunanet::{Reactor, TcpServer};
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// server.listen(0, "127.0.0.1")?;
+    /// server.set_max_connections_per_ip(Some(8))?;
+    /// assert_eq!(server.max_connections_per_ip(), Some(8));
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn set_max_connections_per_ip(&mut self, max: Option<usize>) -> Result<(), SocketError> {
+        let key = self.key.ok_or(SocketError::SocketInvalid)?;
+        let mut inner = self.reactor.inner.borrow_mut();
+        let server = inner.server_mut(key).ok_or(SocketError::SocketInvalid)?;
+        server.max_per_ip = max;
+        Ok(())
+    }
+
+    /// The cap set by [`set_max_connections_per_ip`](Self::set_max_connections_per_ip).
+    pub fn max_connections_per_ip(&self) -> Option<usize> {
+        self.with(|s| s.max_per_ip).flatten()
+    }
+
     /// The cap set by [`set_max_connections`](Self::set_max_connections).
     pub fn max_connections(&self) -> Option<usize> {
         self.with(|s| s.max_connections).flatten()
@@ -165,7 +196,8 @@ impl TcpServer {
         self.with(|s| s.live).unwrap_or(0)
     }
 
-    /// Clients refused because of [`set_max_connections`](Self::set_max_connections).
+    /// Clients refused because of [`set_max_connections`](Self::set_max_connections)
+    /// or [`set_max_connections_per_ip`](Self::set_max_connections_per_ip).
     pub fn refused_count(&self) -> u64 {
         self.with(|s| s.refused).unwrap_or(0)
     }

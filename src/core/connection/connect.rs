@@ -83,8 +83,8 @@ impl<S: Transport> Connection<S> {
                         unreachable!("matched above");
                     };
                     self.link = Link::Open { sock };
-                    self.deadline = None;
                     self.transition(Status::Connected);
+                    *acts |= self.became_open(clock.now());
                 } else {
                     // Disconnected while connecting with output queued:
                     // deliver it, then close.

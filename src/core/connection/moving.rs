@@ -37,11 +37,11 @@ impl<S: Transport> Connection<S> {
             self.io.hup = true;
         }
         self.io.write_blocked = false;
-        let mut acts = Actions::RESUME | Actions::NOTIFY;
-        if self.deadline.is_some() {
-            acts |= Actions::ARM;
-        }
-        acts
+        // The old reactor's timers stay behind: none is pending here, so the
+        // current deadline (connect, linger, idle or rate refill) is armed
+        // anew on this reactor's timers.
+        self.armed = None;
+        Actions::RESUME | Actions::NOTIFY | self.rearm()
     }
 }
 
@@ -112,6 +112,8 @@ mod tests {
             write_buffer: 1 << 16,
             connect_timeout: Duration::from_secs(1),
             linger_timeout: Duration::from_secs(1),
+            idle_timeout: None,
+            read_rate: None,
         }
     }
 
@@ -126,10 +128,10 @@ mod tests {
             eof: true,
         };
         let remote: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let mut c = Connection::accepted(sock, remote, limits());
+        let mut clock = Clock::lazy();
+        let (mut c, _) = Connection::accepted(sock, remote, limits(), &mut clock);
         c.io.tx.push(b"queued before");
         c.io.write_blocked = true;
-        let mut clock = Clock::lazy();
         let mut budget = 1 << 16;
 
         // Without the move, a resume alone does nothing: no edge, no read.

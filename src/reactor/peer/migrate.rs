@@ -44,7 +44,7 @@ impl Inner {
         p.budget_pass = 0;
         p.budget_left = 0;
         if let Some(server) = p.server.take() {
-            self.connection_closed(server);
+            self.connection_closed(server, p.conn.remote());
         }
         Ok(p)
     }
