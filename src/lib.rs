@@ -159,6 +159,7 @@ mod peer;
 mod reactor;
 mod server;
 mod stream_peer;
+pub mod variant;
 
 pub use config::Config;
 pub use conn::Status;

@@ -1,0 +1,1 @@
+//! serde bridge (placeholder, filled below).
