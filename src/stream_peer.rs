@@ -1320,6 +1320,14 @@ impl StreamPeer for StreamPeerBuffer {
         self.big_endian = big_endian;
     }
 
+    fn godot_version(&self) -> GodotVersion {
+        self.godot_version
+    }
+
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        self.godot_version = version;
+    }
+
     /// Always `FileEof`: no byte is ever added except by writing.
     fn short_read_error(&mut self) -> SocketError {
         SocketError::FileEof

@@ -356,9 +356,23 @@ fn pad(out: &mut Vec<u8>, len: usize) {
 
 /// The string block: u32 byte length, UTF-8 bytes, zero padding to 4.
 fn put_str(out: &mut Vec<u8>, s: &str, version: GodotVersion) -> Result<(), VariantError> {
+    check_text(s, version)?;
     put_count(out, s.len(), version)?;
     out.extend_from_slice(s.as_bytes());
     pad(out, s.len());
+    Ok(())
+}
+
+/// Godot strings cannot hold NUL (its decoder stops there) and its decoder
+/// drops a leading byte-order mark: such text would arrive changed, so it is
+/// refused rather than silently altered.
+fn check_text(s: &str, version: GodotVersion) -> Result<(), VariantError> {
+    if s.starts_with('\u{feff}') {
+        return Err(unsupported("a string starting with U+FEFF (Godot drops it)", version));
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(unsupported("a string containing NUL (Godot cuts it there)", version));
+    }
     Ok(())
 }
 
@@ -591,6 +605,7 @@ fn write_one<'a>(
             put_u32(out, id);
             put_count(out, v.len(), version)?;
             for s in v {
+                check_text(s, version)?;
                 // Godot counts and writes a NUL terminator here.
                 put_count(out, s.len() + 1, version)?;
                 out.extend_from_slice(s.as_bytes());

@@ -526,3 +526,15 @@ fn conversions() {
     let a: Array = [1, 2].into_iter().collect();
     assert_eq!(Variant::from(a), varray![1, 2]);
 }
+
+#[test]
+fn text_godot_would_alter_is_refused() {
+    for s in ["a\0b", "\u{feff}x"] {
+        for v in [Variant::from(s), Variant::from(vec![s.to_owned()])] {
+            let e = encode(&v, GodotVersion::V4, &mut Vec::new()).unwrap_err();
+            assert!(matches!(e, VariantError::Unsupported { .. }), "{e}");
+        }
+    }
+    // Inside the text (not leading) a U+FEFF is kept.
+    both("04 00 00 00 04 00 00 00 61 ef bb bf", Variant::from("a\u{feff}"));
+}
