@@ -625,7 +625,8 @@ fn node_path(
         });
     }
     let names = (raw & 0x7FFF_FFFF) as usize;
-    let mut subnames = (r.u32("NodePath subname count")? & 0x7FFF_FFFF) as usize;
+    // Not masked (Godot reads it as is): a huge count fails the bytes check.
+    let mut subnames = r.u32("NodePath subname count")? as usize;
     let flags = r.u32("NodePath flags")?;
     if flags & 2 != 0 {
         // Obsolete "property" form: one more subname.
