@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lunanet::variant::{
-    Aabb, Basis, Color, GodotVersion, NodePath, Plane, Quaternion, Rect2, Transform2D,
-    Transform3D, Variant, Vector2, Vector3,
+    Aabb, Basis, Color, GodotVersion, NodePath, Plane, Quaternion, Rect2, Transform2D, Transform3D,
+    Variant, Vector2, Vector3,
 };
 use lunanet::{Reactor, SocketError, StreamPeer, TcpServer, varray, vdict};
 
@@ -113,7 +113,10 @@ fn round_trips_with_real_godot_3() {
     let mut replied = false;
     let deadline = Instant::now() + Duration::from_secs(90);
     let status = loop {
-        assert!(Instant::now() < deadline, "godot3-server did not finish in 90 s");
+        assert!(
+            Instant::now() < deadline,
+            "godot3-server did not finish in 90 s"
+        );
         reactor.poll(Some(Duration::from_millis(10))).expect("poll");
         if peer.is_none() {
             peer = server.take_connection().map(|mut p| {

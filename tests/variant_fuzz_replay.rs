@@ -65,8 +65,7 @@ fn leaf() -> impl Strategy<Value = Variant> {
         proptest::collection::vec(any::<u8>(), 0..7).prop_map(Variant::from),
         proptest::collection::vec(any::<i32>(), 0..3).prop_map(Variant::from),
         proptest::collection::vec("[^\\x00\\u{feff}]{0,3}", 0..3).prop_map(Variant::from),
-        (any::<f32>(), any::<f32>())
-            .prop_map(|(x, y)| Variant::from(variant::Vector2::new(x, y))),
+        (any::<f32>(), any::<f32>()).prop_map(|(x, y)| Variant::from(variant::Vector2::new(x, y))),
         any::<u64>().prop_map(Variant::Object),
     ]
 }

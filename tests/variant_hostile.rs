@@ -89,7 +89,11 @@ fn small_stack(f: impl FnOnce() + Send + 'static) {
 }
 
 /// Decodes under the counting allocator; asserts no allocation over 1 MiB.
-fn decode_counted(bytes: &[u8], version: GodotVersion, limits: &Limits) -> Result<(Variant, usize), VariantError> {
+fn decode_counted(
+    bytes: &[u8],
+    version: GodotVersion,
+    limits: &Limits,
+) -> Result<(Variant, usize), VariantError> {
     let (r, _, largest) = counted(|| variant::decode(bytes, version, limits));
     assert!(largest <= MIB, "an allocation of {largest} bytes");
     r
@@ -111,11 +115,21 @@ const DICT_OF_ONE: [u8; 12] = [0x1b, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
 #[test]
 fn hundred_thousand_nested_arrays() {
     small_stack(|| {
-        for (open, name) in [(&ARRAY_OF_ONE[..], "arrays"), (&DICT_OF_ONE[..], "dictionaries")] {
+        for (open, name) in [
+            (&ARRAY_OF_ONE[..], "arrays"),
+            (&DICT_OF_ONE[..], "dictionaries"),
+        ] {
             let bytes = nested(open, 100_000, &[0, 0, 0, 0]);
             let err = decode_counted(&bytes, GodotVersion::V4, &Limits::default()).unwrap_err();
             assert!(
-                matches!(err, VariantError::LimitExceeded { limit: "max_depth", max: 256, .. }),
+                matches!(
+                    err,
+                    VariantError::LimitExceeded {
+                        limit: "max_depth",
+                        max: 256,
+                        ..
+                    }
+                ),
                 "{name}: {err}"
             );
             assert!(err.to_string().contains("max_depth"), "{err}");
@@ -144,8 +158,14 @@ fn huge_counts_and_lengths_are_refused_before_allocation() {
         let mut cases: Vec<(GodotVersion, Vec<u8>)> = Vec::new();
         for (version, ids) in [
             // Array, Dictionary, String, PackedByte/Int32/Float32/String/Vector2/Vector3/Color, NodePath
-            (GodotVersion::V4, [28u32, 27, 4, 29, 30, 32, 34, 35, 36, 37, 22, 31, 33, 38, 21]),
-            (GodotVersion::V3, [19u32, 18, 4, 20, 21, 22, 23, 24, 25, 26, 15, 19, 18, 4, 4]),
+            (
+                GodotVersion::V4,
+                [28u32, 27, 4, 29, 30, 32, 34, 35, 36, 37, 22, 31, 33, 38, 21],
+            ),
+            (
+                GodotVersion::V3,
+                [19u32, 18, 4, 20, 21, 22, 23, 24, 25, 26, 15, 19, 18, 4, 4],
+            ),
         ] {
             for id in ids {
                 for count in [1u32 << 31, (1u32 << 31) - 1, u32::MAX, 1 << 30, 1 << 20] {
@@ -174,14 +194,53 @@ fn huge_counts_and_lengths_are_refused_before_allocation() {
             }
         }
         // The named cases, with the exact errors.
-        let e = decode_counted(&[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], GodotVersion::V4, &Limits::default())
-            .unwrap_err();
-        assert_eq!(e, VariantError::Invalid { what: "negative count", offset: 4 }, "4 GiB string");
-        let e = decode_counted(&[0x1c, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f], GodotVersion::V4, &Limits::default())
-            .unwrap_err();
-        assert!(matches!(e, VariantError::Truncated { what: "Array elements", offset: 8, .. }), "{e}");
-        let e = decode_counted(&[0x1d, 0, 0, 0, 0, 0, 0, 0x80], GodotVersion::V4, &Limits::default()).unwrap_err();
-        assert!(matches!(e, VariantError::Invalid { what: "negative count", .. }), "{e}");
+        let e = decode_counted(
+            &[4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+            GodotVersion::V4,
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            VariantError::Invalid {
+                what: "negative count",
+                offset: 4
+            },
+            "4 GiB string"
+        );
+        let e = decode_counted(
+            &[0x1c, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f],
+            GodotVersion::V4,
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VariantError::Truncated {
+                    what: "Array elements",
+                    offset: 8,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = decode_counted(
+            &[0x1d, 0, 0, 0, 0, 0, 0, 0x80],
+            GodotVersion::V4,
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                VariantError::Invalid {
+                    what: "negative count",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     });
 }
 
@@ -232,9 +291,12 @@ fn every_truncation_of_every_vector_is_a_clear_error() {
                     Ok((v, used)) => {
                         // Only possible when the full input had bytes past its
                         // value, or a PackedByteArray without its final padding.
-                        let (fv, fused) = full.clone().expect("a prefix decodes only if the whole does");
+                        let (fv, fused) = full
+                            .clone()
+                            .expect("a prefix decodes only if the whole does");
                         assert!(
-                            used <= cut && (fused <= cut || matches!(v, Variant::PackedByteArray(_))),
+                            used <= cut
+                                && (fused <= cut || matches!(v, Variant::PackedByteArray(_))),
                             "{short:02x?}"
                         );
                         let _ = fv;
@@ -284,7 +346,8 @@ fn decoding_a_scalar_allocates_nothing() {
         for v in &scalars {
             let mut bytes = Vec::new();
             variant::encode(v, GodotVersion::V4, &mut bytes).expect("encode");
-            let (r, count, _) = counted(|| variant::decode(&bytes, GodotVersion::V4, &Limits::default()));
+            let (r, count, _) =
+                counted(|| variant::decode(&bytes, GodotVersion::V4, &Limits::default()));
             assert_eq!(r.expect("decode").0, *v);
             assert_eq!(count, 0, "decode of {v:?} allocated");
 

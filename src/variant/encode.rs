@@ -218,10 +218,7 @@ fn kind_of(v: &Variant) -> Kind {
 enum Frame<'a> {
     Items(std::slice::Iter<'a, super::Variant>),
     /// The entries, and the value of the entry whose key was just written.
-    Entries(
-        indexmap::map::Iter<'a, Variant, Variant>,
-        Option<&'a Variant>,
-    ),
+    Entries(super::DictionaryIter<'a>, Option<&'a Variant>),
 }
 
 /// Appends the Godot encoding of `value` to `out` (Godot `encode_variant`,
@@ -368,10 +365,16 @@ fn put_str(out: &mut Vec<u8>, s: &str, version: GodotVersion) -> Result<(), Vari
 /// refused rather than silently altered.
 fn check_text(s: &str, version: GodotVersion) -> Result<(), VariantError> {
     if s.starts_with('\u{feff}') {
-        return Err(unsupported("a string starting with U+FEFF (Godot drops it)", version));
+        return Err(unsupported(
+            "a string starting with U+FEFF (Godot drops it)",
+            version,
+        ));
     }
     if s.as_bytes().contains(&0) {
-        return Err(unsupported("a string containing NUL (Godot cuts it there)", version));
+        return Err(unsupported(
+            "a string containing NUL (Godot cuts it there)",
+            version,
+        ));
     }
     Ok(())
 }

@@ -40,9 +40,7 @@
 //! refused and why.
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
-
-use indexmap::IndexMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 mod decode;
 mod encode;
@@ -556,12 +554,25 @@ impl Variant {
         self.as_array()?.get(index)
     }
 
+    /// Whether this is a container holding a non-empty container: dropping
+    /// it normally could recurse more than two levels.
+    fn has_nested_container(&self) -> bool {
+        match self {
+            Variant::Array(a) => a.items.iter().any(Variant::is_nonempty_container),
+            Variant::Dictionary(d) => d
+                .entries()
+                .iter()
+                .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container()),
+            _ => false,
+        }
+    }
+
     /// Whether this value is a non-empty `Array` or `Dictionary` (whose drop
     /// is done iteratively, see [`Array`]).
     fn is_nonempty_container(&self) -> bool {
         match self {
             Variant::Array(a) => !a.items.is_empty(),
-            Variant::Dictionary(d) => !d.map.is_empty(),
+            Variant::Dictionary(d) => !d.is_empty(),
             _ => false,
         }
     }
@@ -668,7 +679,7 @@ fn detach_children(v: &mut Variant, stack: &mut Vec<Variant>) {
             }
         }
         Variant::Dictionary(d) => {
-            for (k, mut val) in d.map.drain(..) {
+            for (k, mut val) in d.take_entries() {
                 if k.is_nonempty_container() {
                     stack.push(k);
                 }
@@ -683,8 +694,9 @@ fn detach_children(v: &mut Variant, stack: &mut Vec<Variant>) {
 
 impl Drop for Array {
     fn drop(&mut self) {
-        // Flat arrays (the common case) take the fast path and allocate nothing.
-        if !self.items.iter().any(Variant::is_nonempty_container) {
+        // Shallow values (the common case: at most two more levels, e.g. an
+        // array of flat dictionaries) drop normally, allocating nothing.
+        if !self.items.iter().any(Variant::has_nested_container) {
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();
@@ -700,9 +712,15 @@ impl Drop for Array {
 }
 
 /// Godot `Dictionary`: keys and values of any type, in insertion order (the
-/// order Godot iterates and sends them). Backed by an [`IndexMap`] with the
-/// standard library's randomly seeded hasher, so lookups stay O(1) even with
-/// keys chosen by an attacker.
+/// order Godot iterates and sends them).
+///
+/// Stored as a `Vec` of entries: small dictionaries (the usual game message,
+/// up to 16 entries) are searched linearly, which beats hashing; larger ones
+/// get a hash index ([`hashbrown::HashTable`] of entry positions, keyed with
+/// the standard library's randomly seeded hasher), so lookups stay O(1) even
+/// with keys chosen by an attacker. Hand-written rather than `indexmap`
+/// because that always hashes and is 72 bytes (would double the size of
+/// every `Variant`); this is 24.
 ///
 /// Inserting an existing key replaces its value and keeps its position, as
 /// Godot does. `==` ignores order (as Godot's); the encoded bytes follow it.
@@ -718,10 +736,56 @@ impl Drop for Array {
 /// assert_eq!(keys, ["b", "a"]);
 /// assert_eq!(d.get(&"b".into()), Some(&Variant::Int(3)));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Dictionary {
-    // Boxed: an IndexMap is 72 bytes and would double the size of Variant.
-    map: Box<IndexMap<Variant, Variant>>,
+    repr: Repr,
+}
+
+/// Entries only while small; entries plus a hash index once large.
+#[derive(Clone)]
+enum Repr {
+    Small(Vec<(Variant, Variant)>),
+    Large(Box<Large>),
+}
+
+#[derive(Clone)]
+struct Large {
+    entries: Vec<(Variant, Variant)>,
+    hasher: std::hash::RandomState,
+    /// Positions in `entries`, keyed by the hash of their key.
+    index: hashbrown::HashTable<usize>,
+}
+
+/// Above this many entries a dictionary gets a hash index.
+const INDEX_THRESHOLD: usize = 16;
+
+impl Large {
+    fn build(entries: Vec<(Variant, Variant)>) -> Large {
+        let hasher = std::hash::RandomState::new();
+        let mut index = hashbrown::HashTable::with_capacity(entries.len());
+        for (i, (k, _)) in entries.iter().enumerate() {
+            let h = hasher.hash_one(k);
+            index.insert_unique(h, i, |&j| hasher.hash_one(&entries[j].0));
+        }
+        Large {
+            entries,
+            hasher,
+            index,
+        }
+    }
+
+    fn find(&self, key: &Variant) -> Option<usize> {
+        let h = self.hasher.hash_one(key);
+        self.index.find(h, |&i| self.entries[i].0 == *key).copied()
+    }
+}
+
+impl Default for Dictionary {
+    fn default() -> Dictionary {
+        Dictionary {
+            repr: Repr::Small(Vec::new()),
+        }
+    }
 }
 
 impl Dictionary {
@@ -733,83 +797,171 @@ impl Dictionary {
     /// An empty dictionary with room for `n` entries.
     pub fn with_capacity(n: usize) -> Dictionary {
         Dictionary {
-            map: Box::new(IndexMap::with_capacity(n)),
+            repr: Repr::Small(Vec::with_capacity(n)),
+        }
+    }
+
+    fn entries(&self) -> &Vec<(Variant, Variant)> {
+        match &self.repr {
+            Repr::Small(e) => e,
+            Repr::Large(l) => &l.entries,
+        }
+    }
+
+    fn position(&self, key: &Variant) -> Option<usize> {
+        match &self.repr {
+            Repr::Small(e) => e.iter().position(|(k, _)| k == key),
+            Repr::Large(l) => l.find(key),
         }
     }
 
     /// Sets `key` to `value`; returns the previous value. A new key goes last;
     /// an existing one keeps its place.
-    pub fn insert(
-        &mut self,
-        key: impl Into<Variant>,
-        value: impl Into<Variant>,
-    ) -> Option<Variant> {
-        self.map.insert(key.into(), value.into())
+    pub fn insert(&mut self, key: impl Into<Variant>, value: impl Into<Variant>) -> Option<Variant> {
+        let key = key.into();
+        let value = value.into();
+        if let Some(i) = self.position(&key) {
+            let slot = match &mut self.repr {
+                Repr::Small(e) => &mut e[i].1,
+                Repr::Large(l) => &mut l.entries[i].1,
+            };
+            return Some(std::mem::replace(slot, value));
+        }
+        match &mut self.repr {
+            Repr::Small(e) => {
+                e.push((key, value));
+                if e.len() > INDEX_THRESHOLD {
+                    let entries = std::mem::take(e);
+                    self.repr = Repr::Large(Box::new(Large::build(entries)));
+                }
+            }
+            Repr::Large(l) => {
+                let Large {
+                    entries,
+                    hasher,
+                    index,
+                } = &mut **l;
+                let h = hasher.hash_one(&key);
+                index.insert_unique(h, entries.len(), |&j| hasher.hash_one(&entries[j].0));
+                entries.push((key, value));
+            }
+        }
+        None
     }
 
     /// The value for `key`.
     pub fn get(&self, key: &Variant) -> Option<&Variant> {
-        self.map.get(key)
+        self.position(key).map(|i| &self.entries()[i].1)
     }
 
     /// The value for `key`, mutably.
     pub fn get_mut(&mut self, key: &Variant) -> Option<&mut Variant> {
-        self.map.get_mut(key)
+        let i = self.position(key)?;
+        Some(match &mut self.repr {
+            Repr::Small(e) => &mut e[i].1,
+            Repr::Large(l) => &mut l.entries[i].1,
+        })
     }
 
     /// Removes `key`, keeping the order of the others (O(n), as Godot).
     pub fn remove(&mut self, key: &Variant) -> Option<Variant> {
-        self.map.shift_remove(key)
+        let i = self.position(key)?;
+        match &mut self.repr {
+            Repr::Small(e) => Some(e.remove(i).1),
+            Repr::Large(l) => {
+                let (_, v) = l.entries.remove(i);
+                // Positions after `i` moved: rebuild the index (O(n), like the shift).
+                let entries = std::mem::take(&mut l.entries);
+                **l = Large::build(entries);
+                Some(v)
+            }
+        }
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &Variant) -> bool {
-        self.map.contains_key(key)
+        self.position(key).is_some()
     }
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries().len()
     }
 
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries().is_empty()
     }
 
     /// The entries in order.
-    pub fn iter(&self) -> indexmap::map::Iter<'_, Variant, Variant> {
-        self.map.iter()
+    pub fn iter(&self) -> DictionaryIter<'_> {
+        DictionaryIter {
+            inner: self.entries().iter(),
+        }
     }
 
     /// The keys in order.
-    pub fn keys(&self) -> indexmap::map::Keys<'_, Variant, Variant> {
-        self.map.keys()
+    pub fn keys(&self) -> impl Iterator<Item = &Variant> {
+        self.entries().iter().map(|(k, _)| k)
     }
 
     /// The values in order.
-    pub fn values(&self) -> indexmap::map::Values<'_, Variant, Variant> {
-        self.map.values()
+    pub fn values(&self) -> impl Iterator<Item = &Variant> {
+        self.entries().iter().map(|(_, v)| v)
     }
 
     /// Removes every entry.
     pub fn clear(&mut self) {
-        self.map.clear()
+        self.repr = Repr::Small(Vec::new());
     }
 
     /// Takes the entries out, in order.
     pub fn into_entries(mut self) -> Vec<(Variant, Variant)> {
-        self.map.drain(..).collect()
+        self.take_entries()
+    }
+
+    fn take_entries(&mut self) -> Vec<(Variant, Variant)> {
+        match std::mem::replace(&mut self.repr, Repr::Small(Vec::new())) {
+            Repr::Small(e) => e,
+            Repr::Large(l) => l.entries,
+        }
     }
 }
+
+/// Iterator over a [`Dictionary`]'s entries, in order.
+#[derive(Clone, Debug)]
+pub struct DictionaryIter<'a> {
+    inner: std::slice::Iter<'a, (Variant, Variant)>,
+}
+
+impl<'a> Iterator for DictionaryIter<'a> {
+    type Item = (&'a Variant, &'a Variant);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next().map(|(k, v)| (k, v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl ExactSizeIterator for DictionaryIter<'_> {}
+
+impl PartialEq for Dictionary {
+    /// Same entries, in any order (as Godot's `==`).
+    fn eq(&self, other: &Dictionary) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for Dictionary {}
 
 impl Hash for Dictionary {
     /// Order-independent, like `==`: the length and the wrapping sum of the
     /// entries' own hashes.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.map.len().hash(state);
+        self.len().hash(state);
         let mut sum = 0u64;
-        for entry in self.map.iter() {
+        for entry in self.iter() {
             let mut h = std::hash::DefaultHasher::new();
             entry.hash(&mut h);
             sum = sum.wrapping_add(h.finish());
@@ -820,21 +972,21 @@ impl Hash for Dictionary {
 
 impl fmt::Debug for Dictionary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.map.iter()).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl Drop for Dictionary {
     fn drop(&mut self) {
         if !self
-            .map
+            .entries()
             .iter()
-            .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container())
+            .any(|(k, v)| k.has_nested_container() || v.has_nested_container())
         {
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();
-        for (k, mut v) in self.map.drain(..) {
+        for (k, mut v) in self.take_entries() {
             if k.is_nonempty_container() {
                 stack.push(k);
             }
@@ -860,9 +1012,9 @@ impl<K: Into<Variant>, V: Into<Variant>> FromIterator<(K, V)> for Dictionary {
 
 impl<'a> IntoIterator for &'a Dictionary {
     type Item = (&'a Variant, &'a Variant);
-    type IntoIter = indexmap::map::Iter<'a, Variant, Variant>;
+    type IntoIter = DictionaryIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.map.iter()
+        self.iter()
     }
 }
 

@@ -123,9 +123,9 @@ fn key_name(key: &Variant) -> String {
 struct Serializer;
 
 fn int_from<T: TryInto<i64> + std::fmt::Display + Copy>(v: T) -> Result<Variant, VariantError> {
-    v.try_into().map(Variant::Int).map_err(|_| {
-        ser::Error::custom(format_args!("integer {v} does not fit a Godot int (i64)"))
-    })
+    v.try_into()
+        .map(Variant::Int)
+        .map_err(|_| ser::Error::custom(format_args!("integer {v} does not fit a Godot int (i64)")))
 }
 
 struct SeqBuilder {
@@ -236,7 +236,9 @@ impl ser::Serializer for Serializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Variant, VariantError> {
-        let inner = value.serialize(Serializer).map_err(under(|| variant.to_owned()))?;
+        let inner = value
+            .serialize(Serializer)
+            .map_err(under(|| variant.to_owned()))?;
         let mut d = Dictionary::with_capacity(1);
         d.insert(variant, inner);
         Ok(Variant::Dictionary(d))
@@ -294,7 +296,9 @@ impl ser::Serializer for Serializer {
 impl SeqBuilder {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), VariantError> {
         let i = self.items.len();
-        let v = value.serialize(Serializer).map_err(under(|| format!("[{i}]")))?;
+        let v = value
+            .serialize(Serializer)
+            .map_err(under(|| format!("[{i}]")))?;
         self.items.push(v);
         Ok(())
     }
@@ -351,8 +355,14 @@ impl ser::SerializeTupleVariant for VariantBuilder<SeqBuilder> {
 }
 
 impl MapBuilder {
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), VariantError> {
-        let v = value.serialize(Serializer).map_err(under(|| key.to_owned()))?;
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), VariantError> {
+        let v = value
+            .serialize(Serializer)
+            .map_err(under(|| key.to_owned()))?;
         self.map.insert(key, v);
         Ok(())
     }
@@ -366,11 +376,12 @@ impl ser::SerializeMap for MapBuilder {
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), VariantError> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| <VariantError as ser::Error>::custom("serialize_value before serialize_key"))?;
-        let v = value.serialize(Serializer).map_err(under(|| key_name(&key)))?;
+        let key = self.key.take().ok_or_else(|| {
+            <VariantError as ser::Error>::custom("serialize_value before serialize_key")
+        })?;
+        let v = value
+            .serialize(Serializer)
+            .map_err(under(|| key_name(&key)))?;
         self.map.insert(key, v);
         Ok(())
     }
@@ -403,7 +414,9 @@ impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
         value: &T,
     ) -> Result<(), VariantError> {
         let name = self.name;
-        self.inner.field(key, value).map_err(under(|| name.to_owned()))
+        self.inner
+            .field(key, value)
+            .map_err(under(|| name.to_owned()))
     }
     fn end(self) -> Result<Variant, VariantError> {
         let mut d = Dictionary::with_capacity(1);
@@ -486,7 +499,9 @@ impl<'de> de::MapAccess<'de> for Map {
             return Ok(None);
         };
         let name = key_name(&k);
-        let key = seed.deserialize(Deserializer(k)).map_err(under(|| name.clone()))?;
+        let key = seed
+            .deserialize(Deserializer(k))
+            .map_err(under(|| name.clone()))?;
         self.value = Some((name, v));
         Ok(Some(key))
     }
@@ -550,7 +565,11 @@ impl<'de> de::VariantAccess<'de> for VariantValue {
         seed.deserialize(Deserializer(self.value.unwrap_or_default()))
             .map_err(under(|| name))
     }
-    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, VariantError> {
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, VariantError> {
         let name = self.name;
         de::Deserializer::deserialize_seq(Deserializer(self.value.unwrap_or_default()), visitor)
             .map_err(under(|| name))
@@ -604,7 +623,10 @@ impl<'de> de::Deserializer<'de> for Deserializer {
                         items: items.into_iter(),
                         index: 0,
                     }),
-                    None => Err(de::Error::invalid_type(de::Unexpected::Other(name), &visitor)),
+                    None => Err(de::Error::invalid_type(
+                        de::Unexpected::Other(name),
+                        &visitor,
+                    )),
                 }
             }
         }
@@ -613,14 +635,22 @@ impl<'de> de::Deserializer<'de> for Deserializer {
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, VariantError> {
         match self.0 {
             Variant::PackedByteArray(b) => visitor.visit_seq(Seq {
-                items: b.into_iter().map(Variant::from).collect::<Vec<_>>().into_iter(),
+                items: b
+                    .into_iter()
+                    .map(Variant::from)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
                 index: 0,
             }),
             other => Deserializer(other).deserialize_any(visitor),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, VariantError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, VariantError> {
         self.deserialize_seq(visitor)
     }
 
@@ -663,10 +693,15 @@ impl<'de> de::Deserializer<'de> for Deserializer {
                     value: Some(value),
                 })
             }
-            s @ (Variant::String(_) | Variant::StringName(_) | Variant::Int(_)) => {
-                visitor.visit_enum(Enum { name: s, value: None })
-            }
-            other => Err(de::Error::invalid_type(unexpected(&other), &"an enum: a name or { name: value }")),
+            s @ (Variant::String(_) | Variant::StringName(_) | Variant::Int(_)) => visitor
+                .visit_enum(Enum {
+                    name: s,
+                    value: None,
+                }),
+            other => Err(de::Error::invalid_type(
+                unexpected(&other),
+                &"an enum: a name or { name: value }",
+            )),
         }
     }
 
@@ -739,7 +774,12 @@ mod tests {
             }
         );
         // Field order is declaration order.
-        let keys: Vec<_> = v.as_dictionary().unwrap().keys().map(|k| k.as_str().unwrap().to_owned()).collect();
+        let keys: Vec<_> = v
+            .as_dictionary()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(keys[..3], ["id", "name", "pos"]);
         assert_eq!(from_variant::<Player>(v).expect("from_variant"), player());
         for k in [Kind::Idle, Kind::Walk(1.0), Kind::Pair(1, 2)] {
@@ -757,7 +797,10 @@ mod tests {
         d.insert("inventory", vec![5i32, 6]);
         d.insert("hp", 1);
         let p: Player = from_variant(v).unwrap();
-        assert_eq!((p.pos, p.inventory, p.hp), ((3.0, 4.0), vec![5, 6], Some(1.0)));
+        assert_eq!(
+            (p.pos, p.inventory, p.hp),
+            ((3.0, 4.0), vec![5, 6], Some(1.0))
+        );
     }
 
     #[test]
@@ -772,7 +815,11 @@ mod tests {
             .unwrap()
             .insert("Jump", vdict! { "height" => "high" });
         let e = from_variant::<Vec<Player>>(v).unwrap_err();
-        assert!(e.to_string().starts_with("at `[1].kind.Jump.height`: invalid type"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("at `[1].kind.Jump.height`: invalid type"),
+            "{e}"
+        );
 
         let mut v = to_variant(&player()).unwrap();
         v.as_dictionary_mut().unwrap().remove(&"name".into());

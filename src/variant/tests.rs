@@ -536,5 +536,33 @@ fn text_godot_would_alter_is_refused() {
         }
     }
     // Inside the text (not leading) a U+FEFF is kept.
-    both("04 00 00 00 04 00 00 00 61 ef bb bf", Variant::from("a\u{feff}"));
+    both(
+        "04 00 00 00 04 00 00 00 61 ef bb bf",
+        Variant::from("a\u{feff}"),
+    );
+}
+
+#[test]
+fn large_dictionaries_use_the_index_and_keep_order() {
+    let mut d = Dictionary::new();
+    for i in 0..100 {
+        assert_eq!(d.insert(i, i * 2), None);
+    }
+    assert_eq!(d.insert(5, "five"), Some(Variant::Int(10)));
+    assert_eq!(d.len(), 100);
+    assert_eq!(d.get(&Variant::Int(99)), Some(&Variant::Int(198)));
+    assert_eq!(d.get(&Variant::Int(100)), None);
+    assert_eq!(d.remove(&Variant::Int(0)), Some(Variant::Int(0)));
+    assert_eq!(d.get(&Variant::Int(1)), Some(&Variant::Int(2)), "index rebuilt after the shift");
+    let keys: Vec<i64> = d.keys().map(|k| k.as_int().unwrap()).collect();
+    assert_eq!(keys, (1..100).collect::<Vec<_>>());
+    assert_eq!(d.get(&Variant::Int(5)), Some(&Variant::from("five")));
+    // Equality ignores order, across the two representations.
+    let small: Dictionary = (0..3).rev().map(|i| (i, i)).collect();
+    let other: Dictionary = (0..3).map(|i| (i, i)).collect();
+    assert_eq!(small, other);
+    let v = Variant::Dictionary(d.clone());
+    let mut out = Vec::new();
+    encode(&v, GodotVersion::V4, &mut out).unwrap();
+    assert_eq!(decode(&out, GodotVersion::V4, &Limits::default()).unwrap().0, v);
 }

@@ -39,7 +39,11 @@ fn check_decode(data: &[u8], version: GodotVersion, limits: &Limits) {
     let Ok((value, used)) = variant::decode(data, version, limits) else {
         return;
     };
-    assert!(used <= data.len() && used >= 4, "used {used} of {}", data.len());
+    assert!(
+        used <= data.len() && used >= 4,
+        "used {used} of {}",
+        data.len()
+    );
     assert!(used <= limits.max_bytes);
     let mut once = Vec::new();
     // Every decoded value is encodable in the version it came from.
