@@ -120,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut client = None;
     if args.selftest {
         let mut c = StreamPeerTcp::new(&reactor);
-        c.connect_to_host(&args.addr.ip().to_string(), server.local_port())?;
+        c.connect_to_host(args.addr.ip().to_string(), server.local_port())?;
         c.set_godot_version(version);
         client = Some(PacketPeerStream::new(c));
     }

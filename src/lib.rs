@@ -125,7 +125,8 @@
 //!
 //! Typed helpers (`put_u32`, `get_string`, ...) come from the [`StreamPeer`]
 //! trait, byte-compatible with Godot; [`PacketPeerStream`] adds Godot's
-//! length-prefixed packets.
+//! length-prefixed packets; [`variant`] reads and writes Godot's `put_var`
+//! values (Godot 3 and 4) on both.
 //!
 //! ## Threads
 //!

@@ -817,7 +817,11 @@ impl Dictionary {
 
     /// Sets `key` to `value`; returns the previous value. A new key goes last;
     /// an existing one keeps its place.
-    pub fn insert(&mut self, key: impl Into<Variant>, value: impl Into<Variant>) -> Option<Variant> {
+    pub fn insert(
+        &mut self,
+        key: impl Into<Variant>,
+        value: impl Into<Variant>,
+    ) -> Option<Variant> {
         let key = key.into();
         let value = value.into();
         if let Some(i) = self.position(&key) {

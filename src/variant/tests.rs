@@ -553,7 +553,11 @@ fn large_dictionaries_use_the_index_and_keep_order() {
     assert_eq!(d.get(&Variant::Int(99)), Some(&Variant::Int(198)));
     assert_eq!(d.get(&Variant::Int(100)), None);
     assert_eq!(d.remove(&Variant::Int(0)), Some(Variant::Int(0)));
-    assert_eq!(d.get(&Variant::Int(1)), Some(&Variant::Int(2)), "index rebuilt after the shift");
+    assert_eq!(
+        d.get(&Variant::Int(1)),
+        Some(&Variant::Int(2)),
+        "index rebuilt after the shift"
+    );
     let keys: Vec<i64> = d.keys().map(|k| k.as_int().unwrap()).collect();
     assert_eq!(keys, (1..100).collect::<Vec<_>>());
     assert_eq!(d.get(&Variant::Int(5)), Some(&Variant::from("five")));
@@ -564,5 +568,10 @@ fn large_dictionaries_use_the_index_and_keep_order() {
     let v = Variant::Dictionary(d.clone());
     let mut out = Vec::new();
     encode(&v, GodotVersion::V4, &mut out).unwrap();
-    assert_eq!(decode(&out, GodotVersion::V4, &Limits::default()).unwrap().0, v);
+    assert_eq!(
+        decode(&out, GodotVersion::V4, &Limits::default())
+            .unwrap()
+            .0,
+        v
+    );
 }
