@@ -32,7 +32,7 @@ use super::{Array, Dictionary, Variant, VariantError};
 /// # Example
 ///
 /// ```
-/// use lunanet::variant::{self, Variant};
+/// use lunanet::variant;
 /// use lunanet::vdict;
 ///
 /// #[derive(serde::Serialize)]
