@@ -96,6 +96,9 @@ fn round_trips_with_real_godot_3() {
     let mut child = Command::new(&godot)
         .args(["--no-window", "-s"])
         .arg(&script)
+        // Without a project, Godot writes user:// files (logs/) under the
+        // working directory: keep them in the temp dir.
+        .current_dir(&dir)
         .env("HOME", &dir)
         .env("XDG_DATA_HOME", dir.join("data"))
         .env("XDG_CONFIG_HOME", dir.join("config"))
