@@ -46,8 +46,18 @@ fn check_decode(data: &[u8], version: GodotVersion, limits: &Limits) {
     );
     assert!(used <= limits.max_bytes);
     let mut once = Vec::new();
-    // Every decoded value is encodable in the version it came from.
-    variant::encode(&value, version, &mut once).expect("a decoded value re-encodes");
+    // Every decoded value is encodable in the version it came from, except
+    // text the encoder refuses because Godot would alter it: a double BOM on
+    // the wire decodes (as in Godot) to text starting with U+FEFF.
+    match variant::encode(&value, version, &mut once) {
+        Ok(()) => {}
+        Err(lunanet::variant::VariantError::Unsupported { what, .. })
+            if what.starts_with("a string starting with U+FEFF") =>
+        {
+            return;
+        }
+        Err(e) => panic!("a decoded value does not re-encode: {e}"),
+    }
     assert_eq!(once.len() % 4, 0);
     let (again, used2) =
         variant::decode(&once, version, &Limits::default()).expect("own encoding decodes");
