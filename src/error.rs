@@ -94,6 +94,15 @@ pub enum SocketError {
     ///
     /// Recovery: fix the argument.
     InvalidParameter,
+    /// Well-framed bytes did not hold a valid value: `get_var` found a frame
+    /// whose payload is not a valid Godot Variant (bad type id, invalid
+    /// UTF-8, a full object, a [`Limits`](crate::variant::Limits) cap...).
+    /// The frame was consumed, so the stream is still in sync; the cause is
+    /// logged at debug level.
+    ///
+    /// Recovery: skip the value and keep reading (the next `get_var` starts at
+    /// the next frame), or close a peer that keeps sending garbage.
+    InvalidData,
 }
 
 impl SocketError {
@@ -117,6 +126,7 @@ impl SocketError {
             SocketError::SocketInvalid => io::ErrorKind::NotConnected,
             SocketError::FileEof => io::ErrorKind::UnexpectedEof,
             SocketError::InvalidParameter => io::ErrorKind::InvalidInput,
+            SocketError::InvalidData => io::ErrorKind::InvalidData,
         }
     }
 
@@ -135,6 +145,7 @@ impl SocketError {
             SocketError::SocketInvalid => "socket invalid",
             SocketError::FileEof => "end of stream",
             SocketError::InvalidParameter => "invalid parameter",
+            SocketError::InvalidData => "invalid data",
         }
     }
 
@@ -198,7 +209,7 @@ impl From<SocketError> for io::Error {
 mod tests {
     use super::*;
 
-    const ALL: [SocketError; 12] = [
+    const ALL: [SocketError; 13] = [
         SocketError::Failed,
         SocketError::InitFailed,
         SocketError::BindFailed,
@@ -211,6 +222,7 @@ mod tests {
         SocketError::SocketInvalid,
         SocketError::FileEof,
         SocketError::InvalidParameter,
+        SocketError::InvalidData,
     ];
 
     #[test]

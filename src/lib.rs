@@ -127,7 +127,8 @@
 //!
 //! Typed helpers (`put_u32`, `get_string`, ...) come from the [`StreamPeer`]
 //! trait, byte-compatible with Godot; [`PacketPeerStream`] adds Godot's
-//! length-prefixed packets.
+//! length-prefixed packets; [`variant`] reads and writes Godot's `put_var`
+//! values (Godot 3 and 4) on both.
 //!
 //! ## Threads
 //!
@@ -163,6 +164,7 @@ mod tcp;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod tick;
+pub mod variant;
 
 pub use crate::core::{PeerStats, RateLimit, Status};
 pub use config::Config;

@@ -10,7 +10,8 @@
 
 use std::fmt;
 
-use crate::{SocketError, StreamPeer};
+use crate::variant::{self, GodotVersion, Limits, Variant};
+use crate::{SocketError, StreamPeer, StreamPeerBuffer};
 
 /// The default maximum packet size (payload bytes, without the 4-byte header):
 /// 64 KiB (65 536).
@@ -79,6 +80,8 @@ pub struct PacketPeerStream<P: StreamPeer> {
     start: usize,
     /// Scratch for `put_packet`: header + payload, reused.
     output: Vec<u8>,
+    /// Scratch for `get_packet_with`: the payload handed to the reader, reused.
+    scratch: Vec<u8>,
     max_packet_size: usize,
     /// Set when an oversized frame was announced; sticky.
     desync: Option<SocketError>,
@@ -117,6 +120,7 @@ impl<P: StreamPeer> PacketPeerStream<P> {
             input: Vec::new(),
             start: 0,
             output: Vec::new(),
+            scratch: Vec::new(),
             max_packet_size: max.min(header_max()),
             desync: None,
         }
@@ -359,6 +363,17 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     /// assert_eq!(seen, b"ab");
     /// ```
     pub fn get_packet_into(&mut self, out: &mut Vec<u8>) -> Result<(), SocketError> {
+        let len = self.next_frame()?;
+        let payload = self.start + HEADER;
+        out.clear();
+        out.extend_from_slice(&self.input[payload..payload + len]);
+        self.consume(HEADER + len);
+        Ok(())
+    }
+
+    /// The payload length of the next complete frame (at `start + HEADER`),
+    /// pulling from the peer if needed; consumes nothing.
+    fn next_frame(&mut self) -> Result<usize, SocketError> {
         if let Some(e) = self.desync {
             return Err(e);
         }
@@ -369,18 +384,145 @@ impl<P: StreamPeer> PacketPeerStream<P> {
             frame = self.front_frame()?;
         }
         match frame {
-            Some(len) => {
-                let payload = self.start + HEADER;
-                out.clear();
-                out.extend_from_slice(&self.input[payload..payload + len]);
-                self.consume(HEADER + len);
-                Ok(())
-            }
+            Some(len) => Ok(len),
             None => Err(match pull_error {
                 Some(e) => e,
                 None => self.peer.short_read_error(),
             }),
         }
+    }
+
+    /// Sends one Godot value as one packet (Godot `PacketPeer.put_var`):
+    /// the frame header and the encoded value ([`variant::encode`] for the
+    /// peer's [`godot_version`](StreamPeer::godot_version)), written straight
+    /// into the reused output buffer: no allocation once it has grown.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidParameter` when the value cannot be encoded for the version
+    /// (the cause is logged) or is larger than `max_packet_size()`; those of
+    /// `put_packet` otherwise. Nothing is sent on error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{PacketPeerStream, StreamPeerBuffer, vdict};
+    ///
+    /// let mut pps = PacketPeerStream::new(StreamPeerBuffer::new());
+    /// pps.put_var(&vdict! { "a" => 1 })?;
+    /// pps.get_mut().seek(0)?;
+    /// assert_eq!(pps.get_var()?, vdict! { "a" => 1 });
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn put_var(&mut self, value: &Variant) -> Result<(), SocketError> {
+        self.output.clear();
+        self.output.extend_from_slice(&[0; HEADER]);
+        if let Err(e) = variant::encode(value, self.peer.godot_version(), &mut self.output) {
+            log::warn!("put_var: {e}");
+            return Err(SocketError::InvalidParameter);
+        }
+        self.send_output()
+    }
+
+    /// Patches the header of the frame in `output` and sends it.
+    fn send_output(&mut self) -> Result<(), SocketError> {
+        let len = self.output.len() - HEADER;
+        if len > self.max_packet_size {
+            return Err(SocketError::InvalidParameter);
+        }
+        let len = u32::try_from(len).map_err(|_| SocketError::InvalidParameter)?;
+        self.output[..HEADER].copy_from_slice(&len.to_le_bytes());
+        self.peer.put_data(&self.output)
+    }
+
+    /// Receives one packet holding one Godot value (Godot
+    /// `PacketPeer.get_var`), decoded in place from the input buffer with the
+    /// default [`Limits`]: a scalar allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`get_packet`](PacketPeerStream::get_packet), nothing
+    /// consumed; `InvalidData` when the packet is not a valid value: that
+    /// packet **is** consumed (the cause is logged at debug level), so the
+    /// next call reads the next one.
+    pub fn get_var(&mut self) -> Result<Variant, SocketError> {
+        let len = self.next_frame()?;
+        let payload = self.start + HEADER;
+        let decoded = variant::decode(
+            &self.input[payload..payload + len],
+            self.peer.godot_version(),
+            &Limits::default(),
+        );
+        self.consume(HEADER + len);
+        match decoded {
+            Ok((value, _)) => Ok(value),
+            Err(e) => {
+                log::debug!("get_var: {e}");
+                Err(SocketError::InvalidData)
+            }
+        }
+    }
+
+    /// Builds and sends one packet with the typed helpers: `write` fills a
+    /// [`StreamPeerBuffer`] (in the peer's byte order) that reuses this
+    /// stream's output buffer, and the result goes out as one frame. No
+    /// allocation in steady state.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `write` (nothing sent), `InvalidParameter` when
+    /// the packet is over `max_packet_size()`, those of `put_data`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{PacketPeerStream, StreamPeer, StreamPeerBuffer};
+    ///
+    /// let mut pps = PacketPeerStream::new(StreamPeerBuffer::new());
+    /// pps.put_packet_with(|w| {
+    ///     w.put_u16(7)?;
+    ///     w.put_utf8_string("hi")
+    /// })?;
+    /// pps.get_mut().seek(0)?;
+    /// let (id, text) = pps.get_packet_with(|r| Ok((r.get_u16()?, r.get_utf8_string()?)))?;
+    /// assert_eq!((id, text.as_str()), (7, "hi"));
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn put_packet_with<F>(&mut self, write: F) -> Result<(), SocketError>
+    where
+        F: FnOnce(&mut StreamPeerBuffer) -> Result<(), SocketError>,
+    {
+        let mut frame = std::mem::take(&mut self.output);
+        frame.clear();
+        frame.extend_from_slice(&[0; HEADER]);
+        let mut w = StreamPeerBuffer::from_vec(frame);
+        w.set_big_endian(self.peer.is_big_endian());
+        let written = w.seek(HEADER).and_then(|()| write(&mut w));
+        self.output = w.into_vec();
+        written?;
+        self.send_output()
+    }
+
+    /// Takes the next packet and reads it with the typed helpers: `read`
+    /// gets a [`StreamPeerBuffer`] over the payload (in the peer's byte
+    /// order; reused between calls). The packet is consumed whatever `read`
+    /// returns. No allocation in steady state.
+    ///
+    /// # Errors
+    ///
+    /// Those of `get_packet` (nothing consumed), or `read`'s (a short read
+    /// inside the packet is `FileEof`).
+    pub fn get_packet_with<T, F>(&mut self, read: F) -> Result<T, SocketError>
+    where
+        F: FnOnce(&mut StreamPeerBuffer) -> Result<T, SocketError>,
+    {
+        let mut payload = std::mem::take(&mut self.scratch);
+        let got = self.get_packet_into(&mut payload);
+        let mut r = StreamPeerBuffer::from_vec(payload);
+        r.set_big_endian(self.peer.is_big_endian());
+        let result = got.and_then(|()| read(&mut r));
+        self.scratch = r.into_vec();
+        result
     }
 
     /// How many complete packets can be taken now without waiting (Godot
@@ -543,6 +685,105 @@ pub trait PacketPeer {
 
     /// How many whole packets can be taken now without waiting.
     fn available_packet_count(&mut self) -> usize;
+
+    /// The Godot major version `put_var` / `get_var` speak. Default
+    /// [`GodotVersion::V4`]; `PacketPeerStream` uses its peer's.
+    fn godot_version(&self) -> GodotVersion {
+        GodotVersion::V4
+    }
+
+    /// Chooses the Godot major version of `put_var` / `get_var`. The default
+    /// implementation cannot store it and logs a warning for anything but V4.
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        if version != GodotVersion::V4 {
+            log::warn!(
+                "set_godot_version({version:?}) on a PacketPeer that does not store it; \
+                 it keeps speaking V4"
+            );
+        }
+    }
+
+    /// Sends one Godot value as one packet, as Godot's `PacketPeer.put_var`
+    /// (no length prefix: the transport marks the boundary).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidParameter` when the value cannot be encoded for
+    /// [`godot_version`](PacketPeer::godot_version) (the cause is logged);
+    /// those of `put_packet` otherwise.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{PacketPeer, PacketPeerStream, StreamPeerBuffer};
+    /// use lunanet::variant::Variant;
+    ///
+    /// fn reply(peer: &mut impl PacketPeer) -> Result<(), lunanet::SocketError> {
+    ///     let v = peer.get_var()?;
+    ///     peer.put_var(&Variant::from(format!("got {}", v.type_name())))
+    /// }
+    /// let mut pps = PacketPeerStream::new(StreamPeerBuffer::from_vec(
+    ///     vec![8, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0],
+    /// ));
+    /// reply(&mut pps)?;
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    fn put_var(&mut self, value: &Variant) -> Result<(), SocketError> {
+        let mut packet = Vec::new();
+        if let Err(e) = variant::encode(value, self.godot_version(), &mut packet) {
+            log::warn!("put_var: {e}");
+            return Err(SocketError::InvalidParameter);
+        }
+        self.put_packet(&packet)
+    }
+
+    /// Receives one packet and decodes it as one Godot value (default
+    /// [`Limits`]), as Godot's `PacketPeer.get_var`.
+    ///
+    /// # Errors
+    ///
+    /// Those of `get_packet`; `InvalidData` when the packet is not a valid
+    /// value (the packet is consumed; the next call reads the next one).
+    fn get_var(&mut self) -> Result<Variant, SocketError> {
+        let packet = self.get_packet()?;
+        variant::decode(&packet, self.godot_version(), &Limits::default())
+            .map(|(v, _)| v)
+            .map_err(|e| {
+                log::debug!("get_var: {e}");
+                SocketError::InvalidData
+            })
+    }
+
+    /// Builds one packet with the typed helpers of a [`StreamPeerBuffer`]
+    /// and sends it. `PacketPeerStream` reuses its buffers.
+    ///
+    /// # Errors
+    ///
+    /// The first error of `write` (nothing sent), or those of `put_packet`.
+    fn put_packet_with<F>(&mut self, write: F) -> Result<(), SocketError>
+    where
+        Self: Sized,
+        F: FnOnce(&mut StreamPeerBuffer) -> Result<(), SocketError>,
+    {
+        let mut w = StreamPeerBuffer::new();
+        write(&mut w)?;
+        self.put_packet(w.data())
+    }
+
+    /// Takes the next packet and reads it with the typed helpers of a
+    /// [`StreamPeerBuffer`]; the packet is consumed whatever `read` returns.
+    ///
+    /// # Errors
+    ///
+    /// Those of `get_packet`, or `read`'s.
+    fn get_packet_with<T, F>(&mut self, read: F) -> Result<T, SocketError>
+    where
+        Self: Sized,
+        F: FnOnce(&mut StreamPeerBuffer) -> Result<T, SocketError>,
+    {
+        let packet = self.get_packet()?;
+        read(&mut StreamPeerBuffer::from_vec(packet))
+    }
 }
 
 impl<P: StreamPeer> PacketPeer for PacketPeerStream<P> {
@@ -556,6 +797,38 @@ impl<P: StreamPeer> PacketPeer for PacketPeerStream<P> {
 
     fn available_packet_count(&mut self) -> usize {
         PacketPeerStream::available_packet_count(self)
+    }
+
+    /// The wrapped peer's version (see [`StreamPeer::godot_version`]).
+    fn godot_version(&self) -> GodotVersion {
+        self.peer.godot_version()
+    }
+
+    /// Sets the wrapped peer's version.
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        self.peer.set_godot_version(version)
+    }
+
+    fn put_var(&mut self, value: &Variant) -> Result<(), SocketError> {
+        PacketPeerStream::put_var(self, value)
+    }
+
+    fn get_var(&mut self) -> Result<Variant, SocketError> {
+        PacketPeerStream::get_var(self)
+    }
+
+    fn put_packet_with<F>(&mut self, write: F) -> Result<(), SocketError>
+    where
+        F: FnOnce(&mut StreamPeerBuffer) -> Result<(), SocketError>,
+    {
+        PacketPeerStream::put_packet_with(self, write)
+    }
+
+    fn get_packet_with<T, F>(&mut self, read: F) -> Result<T, SocketError>
+    where
+        F: FnOnce(&mut StreamPeerBuffer) -> Result<T, SocketError>,
+    {
+        PacketPeerStream::get_packet_with(self, read)
     }
 }
 

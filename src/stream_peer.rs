@@ -19,6 +19,7 @@ use std::fmt;
 use std::io;
 
 use crate::SocketError;
+use crate::variant::{self, GodotVersion, Limits, Variant};
 
 /// The longest string (in bytes, without the 4-byte length prefix) that the
 /// string helpers write or read: 16 MiB.
@@ -721,6 +722,175 @@ pub trait StreamPeer {
         let len = peek_string_len(self)?;
         read_text(self, PREFIX, len, Text::Utf8Lossy)
     }
+
+    /// The Godot major version [`put_var`](StreamPeer::put_var) and
+    /// [`get_var`](StreamPeer::get_var) speak (type ids differ between 3.x
+    /// and 4.x). Default [`GodotVersion::V4`].
+    ///
+    /// `StreamPeerTcp` and [`StreamPeerBuffer`] keep it per peer; an
+    /// implementor without state keeps the default (override both methods to
+    /// store it).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{StreamPeer, StreamPeerBuffer};
+    /// use lunanet::variant::GodotVersion;
+    ///
+    /// let mut buf = StreamPeerBuffer::new();
+    /// assert_eq!(buf.godot_version(), GodotVersion::V4);
+    /// buf.set_godot_version(GodotVersion::V3);
+    /// assert_eq!(buf.godot_version(), GodotVersion::V3);
+    /// ```
+    fn godot_version(&self) -> GodotVersion {
+        GodotVersion::V4
+    }
+
+    /// Chooses the Godot major version of `put_var` / `get_var`. The default
+    /// implementation cannot store it and logs a warning for anything but V4.
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        if version != GodotVersion::V4 {
+            log::warn!(
+                "set_godot_version({version:?}) on a StreamPeer that does not store it; \
+                 it keeps speaking V4"
+            );
+        }
+    }
+
+    /// Sends a Godot value as Godot's `StreamPeer.put_var` does: a `u32`
+    /// byte length in the peer's byte order, then the encoded value
+    /// ([`variant::encode`] for [`godot_version`](StreamPeer::godot_version)),
+    /// in ONE `put_data` call, so the frame is queued whole or not at all.
+    ///
+    /// # Errors
+    ///
+    /// - `InvalidParameter`: the value cannot be encoded for this version
+    ///   (a Godot 4-only type towards Godot 3, nesting over 1024 levels, a
+    ///   frame of 2 GiB or more); the cause is logged. Nothing is sent.
+    /// - Those of `put_data` (TCP: `OutOfBufferMemory`, `SocketInvalid`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{StreamPeer, StreamPeerBuffer};
+    /// use lunanet::variant::{Variant, Vector2};
+    ///
+    /// let mut buf = StreamPeerBuffer::new();
+    /// buf.put_var(&Variant::from(Vector2::new(1.5, -2.0)))?;
+    /// assert_eq!(buf.data(), [0x0c, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0xc0, 0x3f, 0, 0, 0, 0xc0]);
+    ///
+    /// buf.seek(0)?;
+    /// assert_eq!(buf.get_var()?, Variant::from(Vector2::new(1.5, -2.0)));
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    fn put_var(&mut self, value: &Variant) -> Result<(), SocketError> {
+        let mut frame = Vec::with_capacity(64);
+        frame.extend_from_slice(&[0; PREFIX]);
+        if let Err(e) = variant::encode(value, self.godot_version(), &mut frame) {
+            log::warn!("put_var: {e}");
+            return Err(SocketError::InvalidParameter);
+        }
+        let len = u32::try_from(frame.len() - PREFIX)
+            .ok()
+            .filter(|&n| n <= i32::MAX as u32)
+            .ok_or(SocketError::InvalidParameter)?;
+        let header = if self.is_big_endian() {
+            len.to_be_bytes()
+        } else {
+            len.to_le_bytes()
+        };
+        frame[..PREFIX].copy_from_slice(&header);
+        self.put_data(&frame)
+    }
+
+    /// Receives a Godot value sent with `StreamPeer.put_var`, with the
+    /// default [`Limits`]. See [`get_var_with`](StreamPeer::get_var_with).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{SocketError, StreamPeer, StreamPeerBuffer};
+    /// use lunanet::variant::Variant;
+    ///
+    /// // A frame of 8 bytes holding the int 7, then half of another frame.
+    /// let mut buf = StreamPeerBuffer::from_vec(vec![8, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 8, 0]);
+    /// assert_eq!(buf.get_var()?, Variant::Int(7));
+    /// assert_eq!(buf.get_var(), Err(SocketError::FileEof)); // incomplete: nothing consumed
+    /// assert_eq!(buf.available_bytes(), 2);
+    /// # Ok::<(), SocketError>(())
+    /// ```
+    fn get_var(&mut self) -> Result<Variant, SocketError> {
+        self.get_var_with(&Limits::default())
+    }
+
+    /// Receives one `put_var` frame and decodes it ([`variant::decode`] for
+    /// [`godot_version`](StreamPeer::godot_version), under `limits`).
+    ///
+    /// Atomic: the length is peeked and checked first; nothing is consumed
+    /// (and nothing allocated) until the whole frame is buffered. Bytes in
+    /// the frame after the value are ignored, as Godot does. A frame of up to
+    /// 256 bytes is read on the stack: decoding a scalar allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// - `Busy` / `FileEof`: the frame is not complete yet (more may come, or
+    ///   not); nothing consumed.
+    /// - `OutOfBufferMemory`: the announced length is over
+    ///   `limits.max_bytes` (or 2 GiB, or what the peer can ever buffer).
+    ///   Refused before allocation, nothing consumed; every retry fails the
+    ///   same way: the stream cannot be resynchronised, close it.
+    /// - `InvalidData`: the frame was complete but its payload is not a valid
+    ///   value (the cause is logged at debug level). The frame **was
+    ///   consumed**: the stream stays in sync and the next call reads the
+    ///   next frame.
+    /// - Other errors of `get_data`.
+    fn get_var_with(&mut self, limits: &Limits) -> Result<Variant, SocketError> {
+        let mut header = [0u8; PREFIX];
+        if self.peek_data(&mut header) < PREFIX {
+            if self.max_buffered_bytes() < PREFIX {
+                return Err(SocketError::OutOfBufferMemory);
+            }
+            return Err(self.short_read_error());
+        }
+        let len = if self.is_big_endian() {
+            u32::from_be_bytes(header)
+        } else {
+            u32::from_le_bytes(header)
+        };
+        // Godot reads the prefix as a signed 32-bit length.
+        let len = match usize::try_from(len) {
+            Ok(n) if n <= i32::MAX as usize && n <= limits.max_bytes => n,
+            _ => {
+                log::debug!("get_var: a {len}-byte frame is over the limit");
+                return Err(SocketError::OutOfBufferMemory);
+            }
+        };
+        let total = PREFIX + len;
+        if total > self.max_buffered_bytes() {
+            return Err(SocketError::OutOfBufferMemory);
+        }
+        if self.available_bytes() < total {
+            return Err(self.short_read_error());
+        }
+        let version = self.godot_version();
+        let decoded = if total <= STACK_BYTES {
+            let mut frame = [0u8; STACK_BYTES];
+            self.get_data(&mut frame[..total])?;
+            variant::decode(&frame[PREFIX..total], version, limits)
+        } else {
+            // `total` is bounded by the limit and fully buffered.
+            let mut frame = vec![0u8; total];
+            self.get_data(&mut frame)?;
+            variant::decode(&frame[PREFIX..], version, limits)
+        };
+        match decoded {
+            Ok((value, _)) => Ok(value),
+            Err(e) => {
+                log::debug!("get_var: {e}");
+                Err(SocketError::InvalidData)
+            }
+        }
+    }
 }
 
 impl<P: StreamPeer + ?Sized> StreamPeer for &mut P {
@@ -754,6 +924,12 @@ impl<P: StreamPeer + ?Sized> StreamPeer for &mut P {
     fn short_read_error(&mut self) -> SocketError {
         (**self).short_read_error()
     }
+    fn godot_version(&self) -> GodotVersion {
+        (**self).godot_version()
+    }
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        (**self).set_godot_version(version)
+    }
 }
 
 impl<P: StreamPeer + ?Sized> StreamPeer for Box<P> {
@@ -786,6 +962,12 @@ impl<P: StreamPeer + ?Sized> StreamPeer for Box<P> {
     }
     fn short_read_error(&mut self) -> SocketError {
         (**self).short_read_error()
+    }
+    fn godot_version(&self) -> GodotVersion {
+        (**self).godot_version()
+    }
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        (**self).set_godot_version(version)
     }
 }
 
@@ -826,6 +1008,7 @@ pub struct StreamPeerBuffer {
     /// Invariant: `position <= data.len()`.
     position: usize,
     big_endian: bool,
+    godot_version: GodotVersion,
 }
 
 impl StreamPeerBuffer {
@@ -859,6 +1042,7 @@ impl StreamPeerBuffer {
             data,
             position: 0,
             big_endian: false,
+            godot_version: GodotVersion::V4,
         }
     }
 
@@ -1134,6 +1318,14 @@ impl StreamPeer for StreamPeerBuffer {
 
     fn set_big_endian(&mut self, big_endian: bool) {
         self.big_endian = big_endian;
+    }
+
+    fn godot_version(&self) -> GodotVersion {
+        self.godot_version
+    }
+
+    fn set_godot_version(&mut self, version: GodotVersion) {
+        self.godot_version = version;
     }
 
     /// Always `FileEof`: no byte is ever added except by writing.

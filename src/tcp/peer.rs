@@ -60,6 +60,8 @@ pub struct StreamPeerTcp {
     no_delay: Option<bool>,
     /// Byte order of the `StreamPeer` typed helpers.
     big_endian: bool,
+    /// Godot version spoken by `put_var` / `get_var`.
+    godot_version: crate::variant::GodotVersion,
 }
 
 impl StreamPeerTcp {
@@ -71,6 +73,7 @@ impl StreamPeerTcp {
             bound: None,
             no_delay: None,
             big_endian: false,
+            godot_version: crate::variant::GodotVersion::V4,
         }
     }
 
@@ -538,6 +541,12 @@ impl StreamPeer for StreamPeerTcp {
     }
     fn set_big_endian(&mut self, big_endian: bool) {
         self.big_endian = big_endian;
+    }
+    fn godot_version(&self) -> crate::variant::GodotVersion {
+        self.godot_version
+    }
+    fn set_godot_version(&mut self, version: crate::variant::GodotVersion) {
+        self.godot_version = version;
     }
     fn max_buffered_bytes(&self) -> usize {
         self.read_buffer_limit()

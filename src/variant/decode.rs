@@ -1,0 +1,650 @@
+//! The decoder: Godot's binary format -> `Variant`, with an explicit stack and
+//! every length checked against the bytes present before use.
+
+use super::encode::{FLAG_64, Kind};
+use super::{
+    Aabb, Array, Basis, Color, Dictionary, GodotVersion, Limits, NodePath, Plane, Projection,
+    Quaternion, Rect2, Rect2i, Signal, Transform2D, Transform3D, Variant, VariantError, Vector2,
+    Vector2i, Vector3, Vector3i, Vector4, Vector4i,
+};
+
+/// Most elements reserved up front for a container, whatever its count: the
+/// rest grows with elements actually decoded, so memory follows real bytes.
+const MAX_PREALLOC: usize = 1024;
+
+/// A bounds-checked cursor. `pos` may pass `buf.len()` after a top-level
+/// `PackedByteArray` whose padding is absent (Godot counts it anyway); every
+/// later read then fails cleanly.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    max_bytes: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// Fails unless `n` bytes are present at `pos` and within `max_bytes`.
+    fn check(&self, n: usize, what: &'static str) -> Result<(), VariantError> {
+        if n > self.remaining() {
+            return Err(VariantError::Truncated {
+                what,
+                offset: self.pos,
+                needed: n,
+            });
+        }
+        // Present, but maybe past the cap (`pos + n <= buf.len()`: no overflow).
+        if self.pos + n > self.max_bytes {
+            return Err(VariantError::LimitExceeded {
+                limit: "max_bytes",
+                max: self.max_bytes,
+                offset: self.pos,
+            });
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], VariantError> {
+        self.check(n, what)?;
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], VariantError> {
+        let s = self.take(N, what)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, VariantError> {
+        self.array::<4>(what).map(u32::from_le_bytes)
+    }
+
+    fn i32(&mut self, what: &'static str) -> Result<i32, VariantError> {
+        self.array::<4>(what).map(i32::from_le_bytes)
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, VariantError> {
+        self.array::<8>(what).map(u64::from_le_bytes)
+    }
+
+    fn f32(&mut self) -> Result<f32, VariantError> {
+        self.array::<4>("float").map(f32::from_le_bytes)
+    }
+
+    /// A `real`: f32, or f64 narrowed to f32 when the 64-bit flag is set.
+    fn real(&mut self, wide: bool) -> Result<f32, VariantError> {
+        if wide {
+            Ok(f64::from_le_bytes(self.array::<8>("double")?) as f32)
+        } else {
+            self.f32()
+        }
+    }
+
+    /// `N` reals; checks the whole block first so a truncation names it.
+    fn reals<const N: usize>(
+        &mut self,
+        wide: bool,
+        what: &'static str,
+    ) -> Result<[f32; N], VariantError> {
+        self.check(N * if wide { 8 } else { 4 }, what)?;
+        let mut out = [0f32; N];
+        for f in &mut out {
+            *f = self.real(wide)?;
+        }
+        Ok(out)
+    }
+
+    fn i32s<const N: usize>(&mut self, what: &'static str) -> Result<[i32; N], VariantError> {
+        self.check(N * 4, what)?;
+        let mut out = [0i32; N];
+        for i in &mut out {
+            *i = self.i32(what)?;
+        }
+        Ok(out)
+    }
+
+    /// A non-negative signed 32-bit count (Godot reads them as `int32`).
+    fn count(&mut self, what: &'static str) -> Result<usize, VariantError> {
+        let offset = self.pos;
+        let n = self.i32(what)?;
+        usize::try_from(n).map_err(|_| VariantError::Invalid {
+            what: "negative count",
+            offset,
+        })
+    }
+
+    /// The string block: length, UTF-8 bytes, padding (which must be
+    /// present; its content is never checked). Like Godot, a leading BOM is
+    /// skipped and the text stops at the first NUL byte.
+    fn str_block(&mut self) -> Result<String, VariantError> {
+        let offset = self.pos;
+        let len = self.count("string length")?;
+        let padded = len
+            .checked_add((4 - len % 4) % 4)
+            .ok_or(VariantError::Invalid {
+                what: "string length",
+                offset,
+            })?;
+        let bytes = self.take(padded, "string")?;
+        let mut text = &bytes[..len];
+        if let Some(nul) = text.iter().position(|&b| b == 0) {
+            text = &text[..nul];
+        }
+        let text = text.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(text);
+        match std::str::from_utf8(text) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => Err(VariantError::InvalidUtf8 { offset }),
+        }
+    }
+
+    fn vector2(&mut self, wide: bool) -> Result<Vector2, VariantError> {
+        let [x, y] = self.reals(wide, "Vector2")?;
+        Ok(Vector2 { x, y })
+    }
+
+    fn vector3(&mut self, wide: bool) -> Result<Vector3, VariantError> {
+        let [x, y, z] = self.reals(wide, "Vector3")?;
+        Ok(Vector3 { x, y, z })
+    }
+
+    fn vector4(&mut self, wide: bool) -> Result<Vector4, VariantError> {
+        let [x, y, z, w] = self.reals(wide, "Vector4")?;
+        Ok(Vector4 { x, y, z, w })
+    }
+
+    fn color(&mut self) -> Result<Color, VariantError> {
+        let [r, g, b, a] = self.reals(false, "Color")?;
+        Ok(Color { r, g, b, a })
+    }
+}
+
+/// A container whose elements are being decoded.
+enum Frame {
+    Array {
+        items: Array,
+        left: usize,
+    },
+    Dict {
+        map: Dictionary,
+        left: usize,
+        key: Option<Variant>,
+    },
+}
+
+/// Tracks [`Limits::max_elements`]: values are reserved as soon as a count
+/// announces them, before anything is allocated for them.
+struct Budget {
+    used: usize,
+    max: usize,
+}
+
+impl Budget {
+    fn reserve(&mut self, n: usize, offset: usize) -> Result<(), VariantError> {
+        match self.used.checked_add(n) {
+            Some(total) if total <= self.max => {
+                self.used = total;
+                Ok(())
+            }
+            _ => Err(VariantError::LimitExceeded {
+                limit: "max_elements",
+                max: self.max,
+                offset,
+            }),
+        }
+    }
+}
+
+/// Decodes one value from the start of `bytes` (Godot `decode_variant` /
+/// `bytes_to_var` with `allow_objects = false`) and returns it with the
+/// number of bytes it took. Trailing bytes are ignored, as Godot does.
+///
+/// - Accepts what every Godot of `version` sends: 64-bit ints and floats,
+///   64-bit math types from Godot 4 double builds (narrowed to `f32`),
+///   NodePaths, object ids (`Object(id)`), 4.3+ typed arrays and 4.4+ typed
+///   dictionaries (decoded as untyped: the element-type constraint is
+///   dropped), padding with any content.
+/// - Refuses full objects ([`VariantError::FullObject`]), unknown type ids,
+///   invalid UTF-8, and input past [`Limits`].
+/// - Safe on any input: no panic, no recursion (an explicit stack), and no
+///   allocation sized by a count before that count is checked against the
+///   bytes present and the element budget.
+///
+/// The returned length is at most `bytes.len()` (a top-level
+/// `PackedByteArray` may omit its final padding, which Godot accepts).
+///
+/// # Errors
+///
+/// A [`VariantError`] naming the type id, the offset and, for limits, which
+/// one. Nothing is returned partially.
+///
+/// # Example
+///
+/// ```
+/// use lunanet::variant::{self, GodotVersion, Limits, Variant, VariantError};
+///
+/// let bytes = [4, 0, 0, 0, 5, 0, 0, 0, b'h', b'e', b'l', b'l', b'o', 0, 0, 0, 0xAA];
+/// let (v, used) = variant::decode(&bytes, GodotVersion::V4, &Limits::default())?;
+/// assert_eq!((v, used), (Variant::from("hello"), 16));
+///
+/// let short = variant::decode(&bytes[..10], GodotVersion::V4, &Limits::default());
+/// assert!(matches!(short, Err(VariantError::Truncated { what: "string", offset: 8, .. })));
+/// # Ok::<(), VariantError>(())
+/// ```
+pub fn decode(
+    bytes: &[u8],
+    version: GodotVersion,
+    limits: &Limits,
+) -> Result<(Variant, usize), VariantError> {
+    let mut r = Reader {
+        buf: bytes,
+        pos: 0,
+        max_bytes: limits.max_bytes,
+    };
+    let mut budget = Budget {
+        used: 0,
+        max: limits.max_elements,
+    };
+    budget.reserve(1, 0)?;
+    let mut stack: Vec<Frame> = Vec::new();
+    loop {
+        let offset = r.pos;
+        if stack.len() > limits.max_depth {
+            return Err(VariantError::LimitExceeded {
+                limit: "max_depth",
+                max: limits.max_depth,
+                offset,
+            });
+        }
+        let header = r.u32("Variant header")?;
+        let type_id = header & 0xFF;
+        let kind =
+            Kind::from_id(type_id, version).ok_or(VariantError::UnknownType { type_id, offset })?;
+        let mut value = match kind {
+            Kind::Array => {
+                if version == GodotVersion::V4 {
+                    skip_container_type(&mut r, (header >> 16) & 3, offset)?;
+                }
+                let count = container_count(&mut r)?;
+                if count == 0 {
+                    Variant::Array(Array::new())
+                } else {
+                    // Every element takes at least 4 bytes.
+                    r.check(count.saturating_mul(4), "Array elements")?;
+                    budget.reserve(count, offset)?;
+                    stack.push(Frame::Array {
+                        items: Array::with_capacity(count.min(MAX_PREALLOC)),
+                        left: count,
+                    });
+                    continue;
+                }
+            }
+            Kind::Dictionary => {
+                if version == GodotVersion::V4 {
+                    skip_container_type(&mut r, (header >> 16) & 3, offset)?;
+                    skip_container_type(&mut r, (header >> 18) & 3, offset)?;
+                }
+                let count = container_count(&mut r)?;
+                if count == 0 {
+                    Variant::Dictionary(Dictionary::new())
+                } else {
+                    // Every entry takes at least 8 bytes (two headers).
+                    r.check(count.saturating_mul(8), "Dictionary entries")?;
+                    budget.reserve(count.saturating_mul(2), offset)?;
+                    stack.push(Frame::Dict {
+                        map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
+                        left: count,
+                        key: None,
+                    });
+                    continue;
+                }
+            }
+            _ => leaf(&mut r, kind, header, version, offset, &mut budget)?,
+        };
+        // Hand the finished value to its container; close containers that are
+        // now complete, as far up as they go.
+        loop {
+            match stack.last_mut() {
+                None => return Ok((value, r.pos.min(bytes.len()))),
+                Some(Frame::Array { items, left }) => {
+                    items.push(value);
+                    *left -= 1;
+                    if *left > 0 {
+                        break;
+                    }
+                }
+                Some(Frame::Dict { map, left, key }) => match key.take() {
+                    None => {
+                        *key = Some(value);
+                        break;
+                    }
+                    Some(k) => {
+                        // A repeated key overwrites, as Godot's `d[k] = v`.
+                        map.insert(k, value);
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                    }
+                },
+            }
+            value = match stack.pop() {
+                Some(Frame::Array { items, .. }) => Variant::Array(items),
+                Some(Frame::Dict { map, .. }) => Variant::Dictionary(map),
+                None => unreachable_frame()?,
+            };
+        }
+    }
+}
+
+/// The stack was checked non-empty just above; reported as an error rather
+/// than a panic should that ever change.
+fn unreachable_frame() -> Result<Variant, VariantError> {
+    Err(VariantError::Invalid {
+        what: "decoder state",
+        offset: 0,
+    })
+}
+
+/// Array / Dictionary count: bit 31 is Godot 3's legacy "shared" flag and
+/// is masked off, as Godot does.
+fn container_count(r: &mut Reader<'_>) -> Result<usize, VariantError> {
+    let n = r.u32("container count")? & 0x7FFF_FFFF;
+    Ok(n as usize)
+}
+
+/// Reads (and drops) a 4.3+ container element-type block of `kind`.
+fn skip_container_type(r: &mut Reader<'_>, kind: u32, offset: usize) -> Result<(), VariantError> {
+    match kind {
+        0 => Ok(()),
+        1 => {
+            let id = r.u32("container element type")?;
+            if Kind::from_id(id, GodotVersion::V4).is_none() {
+                return Err(VariantError::Invalid {
+                    what: "container element type id",
+                    offset,
+                });
+            }
+            Ok(())
+        }
+        // Class name or script path: Godot without allow_objects replaces
+        // either with "EncodedObjectAsID"; the name itself is not used.
+        _ => r.str_block().map(drop),
+    }
+}
+
+fn leaf(
+    r: &mut Reader<'_>,
+    kind: Kind,
+    header: u32,
+    version: GodotVersion,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<Variant, VariantError> {
+    let flag64 = header & FLAG_64 != 0;
+    // Godot 3 only uses the flag for INT, REAL and OBJECT.
+    let wide = flag64 && version == GodotVersion::V4;
+    Ok(match kind {
+        Kind::Nil => Variant::Nil,
+        Kind::Bool => Variant::Bool(r.u32("bool")? != 0),
+        Kind::Int => {
+            if flag64 {
+                Variant::Int(r.u64("int")? as i64)
+            } else {
+                Variant::Int(r.i32("int")?.into())
+            }
+        }
+        Kind::Float => {
+            if flag64 {
+                Variant::Float(f64::from_le_bytes(r.array::<8>("float")?))
+            } else {
+                Variant::Float(r.f32()?.into())
+            }
+        }
+        Kind::String => Variant::String(r.str_block()?),
+        Kind::StringName => Variant::StringName(r.str_block()?),
+        Kind::Vector2 => Variant::Vector2(r.vector2(wide)?),
+        Kind::Vector2i => {
+            let [x, y] = r.i32s("Vector2i")?;
+            Variant::Vector2i(Vector2i { x, y })
+        }
+        Kind::Rect2 => {
+            let [a, b, c, d] = r.reals(wide, "Rect2")?;
+            Variant::Rect2(Rect2::new(Vector2::new(a, b), Vector2::new(c, d)))
+        }
+        Kind::Rect2i => {
+            let [a, b, c, d] = r.i32s("Rect2i")?;
+            Variant::Rect2i(Rect2i::new(Vector2i::new(a, b), Vector2i::new(c, d)))
+        }
+        Kind::Vector3 => Variant::Vector3(r.vector3(wide)?),
+        Kind::Vector3i => {
+            let [x, y, z] = r.i32s("Vector3i")?;
+            Variant::Vector3i(Vector3i { x, y, z })
+        }
+        Kind::Transform2D => {
+            let [a, b, c, d, e, f] = r.reals(wide, "Transform2D")?;
+            Variant::Transform2D(Transform2D::new(
+                Vector2::new(a, b),
+                Vector2::new(c, d),
+                Vector2::new(e, f),
+            ))
+        }
+        Kind::Vector4 => Variant::Vector4(r.vector4(wide)?),
+        Kind::Vector4i => {
+            let [x, y, z, w] = r.i32s("Vector4i")?;
+            Variant::Vector4i(Vector4i { x, y, z, w })
+        }
+        Kind::Plane => {
+            let [a, b, c, d] = r.reals(wide, "Plane")?;
+            Variant::Plane(Plane::new(Vector3::new(a, b, c), d))
+        }
+        Kind::Quaternion => {
+            let [x, y, z, w] = r.reals(wide, "Quaternion")?;
+            Variant::Quaternion(Quaternion { x, y, z, w })
+        }
+        Kind::Aabb => {
+            let [a, b, c, d, e, f] = r.reals(wide, "AABB")?;
+            Variant::Aabb(Aabb::new(Vector3::new(a, b, c), Vector3::new(d, e, f)))
+        }
+        Kind::Basis => {
+            let m = r.reals::<9>(wide, "Basis")?;
+            Variant::Basis(Box::new(basis(&m)))
+        }
+        Kind::Transform3D => {
+            let m = r.reals::<12>(wide, "Transform3D")?;
+            Variant::Transform3D(Box::new(Transform3D {
+                basis: basis(&m),
+                origin: Vector3::new(m[9], m[10], m[11]),
+            }))
+        }
+        Kind::Projection => {
+            let m = r.reals::<16>(wide, "Projection")?;
+            let col = |i: usize| Vector4::new(m[i], m[i + 1], m[i + 2], m[i + 3]);
+            Variant::Projection(Box::new(Projection {
+                columns: [col(0), col(4), col(8), col(12)],
+            }))
+        }
+        Kind::Color => Variant::Color(r.color()?),
+        Kind::NodePath => Variant::NodePath(Box::new(node_path(r, offset, budget)?)),
+        Kind::Rid => match version {
+            GodotVersion::V4 => Variant::Rid(r.u64("RID")?),
+            GodotVersion::V3 => Variant::Rid(0),
+        },
+        Kind::Object => {
+            if !flag64 {
+                return Err(VariantError::FullObject { offset });
+            }
+            Variant::Object(r.u64("object id")?)
+        }
+        Kind::Callable => Variant::Callable,
+        Kind::Signal => {
+            let name = r.str_block()?;
+            Variant::Signal(Box::new(Signal {
+                name,
+                object: r.u64("Signal object id")?,
+            }))
+        }
+        Kind::PackedByteArray => {
+            let n = packed_count(r, 1, "PackedByteArray")?;
+            let bytes = r.take(n, "PackedByteArray")?.to_vec();
+            // Godot counts the padding without requiring it (see `Reader`).
+            r.pos += (4 - n % 4) % 4;
+            Variant::PackedByteArray(bytes)
+        }
+        Kind::PackedInt32Array => {
+            let n = packed_count(r, 4, "PackedInt32Array")?;
+            let b = r.take(n * 4, "PackedInt32Array")?;
+            Variant::PackedInt32Array(
+                b.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        }
+        Kind::PackedInt64Array => {
+            let n = packed_count(r, 8, "PackedInt64Array")?;
+            let b = r.take(n * 8, "PackedInt64Array")?;
+            Variant::PackedInt64Array(b.chunks_exact(8).map(le_i64).collect())
+        }
+        Kind::PackedFloat32Array => {
+            let n = packed_count(r, 4, "PackedFloat32Array")?;
+            let b = r.take(n * 4, "PackedFloat32Array")?;
+            Variant::PackedFloat32Array(
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        }
+        Kind::PackedFloat64Array => {
+            let n = packed_count(r, 8, "PackedFloat64Array")?;
+            let b = r.take(n * 8, "PackedFloat64Array")?;
+            Variant::PackedFloat64Array(
+                b.chunks_exact(8)
+                    .map(|c| f64::from_bits(le_i64(c) as u64))
+                    .collect(),
+            )
+        }
+        Kind::PackedStringArray => {
+            let count_at = r.pos;
+            let raw = r.i32("PackedStringArray count")?;
+            // Godot decodes a negative count as an empty array.
+            let n = usize::try_from(raw).unwrap_or(0);
+            r.check(n.saturating_mul(4), "PackedStringArray")?;
+            budget.reserve(n, count_at)?;
+            let mut v = Vec::with_capacity(n.min(MAX_PREALLOC));
+            for _ in 0..n {
+                v.push(r.str_block()?);
+            }
+            Variant::PackedStringArray(v)
+        }
+        Kind::PackedVector2Array => {
+            let size = if wide { 16 } else { 8 };
+            let n = packed_count(r, size, "PackedVector2Array")?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(r.vector2(wide)?);
+            }
+            Variant::PackedVector2Array(v)
+        }
+        Kind::PackedVector3Array => {
+            let size = if wide { 24 } else { 12 };
+            let n = packed_count(r, size, "PackedVector3Array")?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(r.vector3(wide)?);
+            }
+            Variant::PackedVector3Array(v)
+        }
+        Kind::PackedColorArray => {
+            let n = packed_count(r, 16, "PackedColorArray")?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(r.color()?);
+            }
+            Variant::PackedColorArray(v)
+        }
+        Kind::PackedVector4Array => {
+            let size = if wide { 32 } else { 16 };
+            let n = packed_count(r, size, "PackedVector4Array")?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(r.vector4(wide)?);
+            }
+            Variant::PackedVector4Array(v)
+        }
+        Kind::Array | Kind::Dictionary => {
+            return Err(VariantError::Invalid {
+                what: "container in leaf position",
+                offset,
+            });
+        }
+    })
+}
+
+fn le_i64(c: &[u8]) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(c);
+    i64::from_le_bytes(a)
+}
+
+fn basis(m: &[f32]) -> Basis {
+    Basis {
+        rows: [
+            Vector3::new(m[0], m[1], m[2]),
+            Vector3::new(m[3], m[4], m[5]),
+            Vector3::new(m[6], m[7], m[8]),
+        ],
+    }
+}
+
+/// A packed-array count, checked (as Godot) to be non-negative and to fit,
+/// times `size`, in the bytes present: only then may it size an allocation.
+fn packed_count(
+    r: &mut Reader<'_>,
+    size: usize,
+    what: &'static str,
+) -> Result<usize, VariantError> {
+    let n = r.count(what)?;
+    r.check(n.saturating_mul(size), what)?;
+    Ok(n)
+}
+
+fn node_path(
+    r: &mut Reader<'_>,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<NodePath, VariantError> {
+    let raw = r.u32("NodePath name count")?;
+    if raw & 0x8000_0000 == 0 {
+        return Err(VariantError::Invalid {
+            what: "NodePath (old format, without the 0x80000000 bit)",
+            offset,
+        });
+    }
+    let names = (raw & 0x7FFF_FFFF) as usize;
+    // Not masked (Godot reads it as is): a huge count fails the bytes check.
+    let mut subnames = r.u32("NodePath subname count")? as usize;
+    let flags = r.u32("NodePath flags")?;
+    if flags & 2 != 0 {
+        // Obsolete "property" form: one more subname.
+        subnames += 1;
+    }
+    let total = names + subnames;
+    r.check(total.saturating_mul(4), "NodePath names")?;
+    budget.reserve(total, offset)?;
+    let mut path = NodePath {
+        names: Vec::with_capacity(names.min(MAX_PREALLOC)),
+        subnames: Vec::with_capacity(subnames.min(MAX_PREALLOC)),
+        absolute: flags & 1 != 0,
+    };
+    for _ in 0..names {
+        path.names.push(r.str_block()?);
+    }
+    for _ in 0..subnames {
+        path.subnames.push(r.str_block()?);
+    }
+    Ok(path)
+}

@@ -1,0 +1,649 @@
+//! The encoder: `Variant` -> Godot's binary format, with an explicit stack.
+
+use super::{
+    Color, GodotVersion, MAX_ENCODE_DEPTH, Variant, VariantError, Vector2, Vector3, Vector4,
+};
+
+/// Header flag: 64-bit INT / FLOAT; for OBJECT, "encoded as an id".
+pub(crate) const FLAG_64: u32 = 1 << 16;
+
+/// Type ids, named as Godot 4; `id(version)` gives the wire id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Nil = 0,
+    Bool,
+    Int,
+    Float,
+    String,
+    Vector2,
+    Vector2i,
+    Rect2,
+    Rect2i,
+    Vector3,
+    Vector3i,
+    Transform2D,
+    Vector4,
+    Vector4i,
+    Plane,
+    Quaternion,
+    Aabb,
+    Basis,
+    Transform3D,
+    Projection,
+    Color,
+    StringName,
+    NodePath,
+    Rid,
+    Object,
+    Callable,
+    Signal,
+    Dictionary,
+    Array,
+    PackedByteArray,
+    PackedInt32Array,
+    PackedInt64Array,
+    PackedFloat32Array,
+    PackedFloat64Array,
+    PackedStringArray,
+    PackedVector2Array,
+    PackedVector3Array,
+    PackedColorArray,
+    PackedVector4Array,
+}
+
+/// Godot 4 (4.3+) ids, in order: the index is the wire id.
+pub(crate) const V4_KINDS: [Kind; 39] = {
+    use Kind::*;
+    [
+        Nil,
+        Bool,
+        Int,
+        Float,
+        String,
+        Vector2,
+        Vector2i,
+        Rect2,
+        Rect2i,
+        Vector3,
+        Vector3i,
+        Transform2D,
+        Vector4,
+        Vector4i,
+        Plane,
+        Quaternion,
+        Aabb,
+        Basis,
+        Transform3D,
+        Projection,
+        Color,
+        StringName,
+        NodePath,
+        Rid,
+        Object,
+        Callable,
+        Signal,
+        Dictionary,
+        Array,
+        PackedByteArray,
+        PackedInt32Array,
+        PackedInt64Array,
+        PackedFloat32Array,
+        PackedFloat64Array,
+        PackedStringArray,
+        PackedVector2Array,
+        PackedVector3Array,
+        PackedColorArray,
+        PackedVector4Array,
+    ]
+};
+
+/// Godot 3 ids (3.2 to 3.6), in order.
+pub(crate) const V3_KINDS: [Kind; 27] = {
+    use Kind::*;
+    [
+        Nil,
+        Bool,
+        Int,
+        Float,
+        String,
+        Vector2,
+        Rect2,
+        Vector3,
+        Transform2D,
+        Plane,
+        Quaternion,
+        Aabb,
+        Basis,
+        Transform3D,
+        Color,
+        NodePath,
+        Rid,
+        Object,
+        Dictionary,
+        Array,
+        PackedByteArray,
+        PackedInt32Array,
+        PackedFloat32Array,
+        PackedStringArray,
+        PackedVector2Array,
+        PackedVector3Array,
+        PackedColorArray,
+    ]
+};
+
+impl Kind {
+    /// The wire id in `version`, `None` when that version has no such type.
+    pub(crate) fn id(self, version: GodotVersion) -> Option<u32> {
+        match version {
+            GodotVersion::V4 => Some(self as u32),
+            GodotVersion::V3 => V3_KINDS.iter().position(|&k| k == self).map(|i| i as u32),
+        }
+    }
+
+    /// The type for a wire id, `None` for ids the version does not define.
+    pub(crate) fn from_id(id: u32, version: GodotVersion) -> Option<Kind> {
+        let table: &[Kind] = match version {
+            GodotVersion::V4 => &V4_KINDS,
+            GodotVersion::V3 => &V3_KINDS,
+        };
+        table.get(usize::try_from(id).ok()?).copied()
+    }
+
+    /// The Godot 4 name, for error messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Vector2i => "Vector2i",
+            Kind::Rect2i => "Rect2i",
+            Kind::Vector3i => "Vector3i",
+            Kind::Vector4 => "Vector4",
+            Kind::Vector4i => "Vector4i",
+            Kind::Projection => "Projection",
+            Kind::StringName => "StringName",
+            Kind::Callable => "Callable",
+            Kind::Signal => "Signal",
+            Kind::PackedInt64Array => "PackedInt64Array",
+            Kind::PackedFloat64Array => "PackedFloat64Array",
+            Kind::PackedVector4Array => "PackedVector4Array",
+            _ => "value",
+        }
+    }
+}
+
+fn kind_of(v: &Variant) -> Kind {
+    match v {
+        Variant::Nil => Kind::Nil,
+        Variant::Bool(_) => Kind::Bool,
+        Variant::Int(_) => Kind::Int,
+        Variant::Float(_) => Kind::Float,
+        Variant::String(_) => Kind::String,
+        Variant::Vector2(_) => Kind::Vector2,
+        Variant::Vector2i(_) => Kind::Vector2i,
+        Variant::Rect2(_) => Kind::Rect2,
+        Variant::Rect2i(_) => Kind::Rect2i,
+        Variant::Vector3(_) => Kind::Vector3,
+        Variant::Vector3i(_) => Kind::Vector3i,
+        Variant::Transform2D(_) => Kind::Transform2D,
+        Variant::Vector4(_) => Kind::Vector4,
+        Variant::Vector4i(_) => Kind::Vector4i,
+        Variant::Plane(_) => Kind::Plane,
+        Variant::Quaternion(_) => Kind::Quaternion,
+        Variant::Aabb(_) => Kind::Aabb,
+        Variant::Basis(_) => Kind::Basis,
+        Variant::Transform3D(_) => Kind::Transform3D,
+        Variant::Projection(_) => Kind::Projection,
+        Variant::Color(_) => Kind::Color,
+        Variant::StringName(_) => Kind::StringName,
+        Variant::NodePath(_) => Kind::NodePath,
+        Variant::Rid(_) => Kind::Rid,
+        Variant::Object(_) => Kind::Object,
+        Variant::Callable => Kind::Callable,
+        Variant::Signal(_) => Kind::Signal,
+        Variant::Dictionary(_) => Kind::Dictionary,
+        Variant::Array(_) => Kind::Array,
+        Variant::PackedByteArray(_) => Kind::PackedByteArray,
+        Variant::PackedInt32Array(_) => Kind::PackedInt32Array,
+        Variant::PackedInt64Array(_) => Kind::PackedInt64Array,
+        Variant::PackedFloat32Array(_) => Kind::PackedFloat32Array,
+        Variant::PackedFloat64Array(_) => Kind::PackedFloat64Array,
+        Variant::PackedStringArray(_) => Kind::PackedStringArray,
+        Variant::PackedVector2Array(_) => Kind::PackedVector2Array,
+        Variant::PackedVector3Array(_) => Kind::PackedVector3Array,
+        Variant::PackedColorArray(_) => Kind::PackedColorArray,
+        Variant::PackedVector4Array(_) => Kind::PackedVector4Array,
+    }
+}
+
+/// A container whose elements are still to be written.
+enum Frame<'a> {
+    Items(std::slice::Iter<'a, super::Variant>),
+    /// The entries, and the value of the entry whose key was just written.
+    Entries(super::DictionaryIter<'a>, Option<&'a Variant>),
+}
+
+/// Appends the Godot encoding of `value` to `out` (Godot `encode_variant`,
+/// `var_to_bytes` without any prefix), as `version` expects it.
+///
+/// Godot's choices are reproduced byte for byte: an `Int` is 32-bit when it
+/// fits and 64-bit (header flag) otherwise; a `Float` is 32-bit when the
+/// round trip through `f32` is exact (so NaN is always 64-bit); math types
+/// are 32-bit floats (Godot's standard builds); padding is zeroed;
+/// containers are untyped, which every 4.x decodes; `Object(id)` is the
+/// instance-id form. Nesting is handled with an explicit stack.
+///
+/// # Errors
+///
+/// [`VariantError::Unsupported`] when the value has no encoding in
+/// `version` (a Godot 4-only type for `V3`, a non-zero `Rid` for `V3`), a
+/// string, array or count is 2 GiB or more, or nesting exceeds
+/// [`MAX_ENCODE_DEPTH`] (1024, Godot's limit). `out` is left as it was.
+///
+/// # Example
+///
+/// ```
+/// use lunanet::variant::{self, GodotVersion, Variant};
+///
+/// let mut out = Vec::new();
+/// variant::encode(&Variant::Int(0x1234_5678), GodotVersion::V4, &mut out)?;
+/// assert_eq!(out, [2, 0, 0, 0, 0x78, 0x56, 0x34, 0x12]);
+///
+/// let err = variant::encode(&Variant::Callable, GodotVersion::V3, &mut out);
+/// assert!(err.is_err());
+/// assert_eq!(out.len(), 8); // untouched
+/// # Ok::<(), lunanet::variant::VariantError>(())
+/// ```
+pub fn encode(
+    value: &Variant,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<(), VariantError> {
+    let start = out.len();
+    let result = encode_all(value, version, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// The encoded size of `value` in bytes (encodes into a scratch buffer).
+///
+/// ```
+/// use lunanet::variant::{self, GodotVersion, Variant};
+/// assert_eq!(variant::encoded_len(&Variant::from("hello"), GodotVersion::V4)?, 16);
+/// # Ok::<(), lunanet::variant::VariantError>(())
+/// ```
+pub fn encoded_len(value: &Variant, version: GodotVersion) -> Result<usize, VariantError> {
+    let mut scratch = Vec::new();
+    encode(value, version, &mut scratch)?;
+    Ok(scratch.len())
+}
+
+fn encode_all(
+    value: &Variant,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<(), VariantError> {
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut next = Some(value);
+    loop {
+        let value = match next.take() {
+            Some(v) => v,
+            None => {
+                let Some(top) = stack.last_mut() else {
+                    return Ok(());
+                };
+                let pulled = match top {
+                    Frame::Items(it) => it.next(),
+                    Frame::Entries(it, pending) => match pending.take() {
+                        Some(v) => Some(v),
+                        None => it.next().map(|(k, v)| {
+                            *pending = Some(v);
+                            k
+                        }),
+                    },
+                };
+                match pulled {
+                    Some(v) => v,
+                    None => {
+                        stack.pop();
+                        continue;
+                    }
+                }
+            }
+        };
+        if stack.len() > MAX_ENCODE_DEPTH {
+            return Err(VariantError::Unsupported {
+                what: "nesting deeper than 1024 levels",
+                version,
+            });
+        }
+        if let Some(frame) = write_one(value, version, out)? {
+            stack.push(frame);
+        }
+    }
+}
+
+fn unsupported(what: &'static str, version: GodotVersion) -> VariantError {
+    VariantError::Unsupported { what, version }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_f32(out: &mut Vec<u8>, v: f32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_count(out: &mut Vec<u8>, n: usize, version: GodotVersion) -> Result<(), VariantError> {
+    // Godot reads counts and lengths as signed 32-bit.
+    match u32::try_from(n) {
+        Ok(n) if n <= i32::MAX as u32 => {
+            put_u32(out, n);
+            Ok(())
+        }
+        _ => Err(unsupported("a length of 2 GiB or more", version)),
+    }
+}
+
+fn pad(out: &mut Vec<u8>, len: usize) {
+    let p = (4 - len % 4) % 4;
+    out.extend_from_slice(&[0u8; 3][..p]);
+}
+
+/// The string block: u32 byte length, UTF-8 bytes, zero padding to 4.
+fn put_str(out: &mut Vec<u8>, s: &str, version: GodotVersion) -> Result<(), VariantError> {
+    check_text(s, version)?;
+    put_count(out, s.len(), version)?;
+    out.extend_from_slice(s.as_bytes());
+    pad(out, s.len());
+    Ok(())
+}
+
+/// Godot strings cannot hold NUL (its decoder stops there) and its decoder
+/// drops a leading byte-order mark: such text would arrive changed, so it is
+/// refused rather than silently altered.
+fn check_text(s: &str, version: GodotVersion) -> Result<(), VariantError> {
+    if s.starts_with('\u{feff}') {
+        return Err(unsupported(
+            "a string starting with U+FEFF (Godot drops it)",
+            version,
+        ));
+    }
+    if s.as_bytes().contains(&0) {
+        return Err(unsupported(
+            "a string containing NUL (Godot cuts it there)",
+            version,
+        ));
+    }
+    Ok(())
+}
+
+fn put_v2(out: &mut Vec<u8>, v: Vector2) {
+    put_f32(out, v.x);
+    put_f32(out, v.y);
+}
+
+fn put_v3(out: &mut Vec<u8>, v: Vector3) {
+    put_f32(out, v.x);
+    put_f32(out, v.y);
+    put_f32(out, v.z);
+}
+
+fn put_v4(out: &mut Vec<u8>, v: Vector4) {
+    for f in [v.x, v.y, v.z, v.w] {
+        put_f32(out, f);
+    }
+}
+
+fn put_color(out: &mut Vec<u8>, c: Color) {
+    for f in [c.r, c.g, c.b, c.a] {
+        put_f32(out, f);
+    }
+}
+
+fn put_i32s(out: &mut Vec<u8>, v: &[i32]) {
+    for i in v {
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+}
+
+/// Writes one value; for a non-empty container, writes its header and count
+/// and returns the frame of its elements.
+fn write_one<'a>(
+    value: &'a Variant,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<Option<Frame<'a>>, VariantError> {
+    let kind = kind_of(value);
+    let id = kind.id(version).ok_or(unsupported(kind.name(), version))?;
+    match value {
+        Variant::Nil | Variant::Callable => put_u32(out, id),
+        Variant::Bool(b) => {
+            put_u32(out, id);
+            put_u32(out, u32::from(*b));
+        }
+        Variant::Int(i) => match i32::try_from(*i) {
+            Ok(small) => {
+                put_u32(out, id);
+                out.extend_from_slice(&small.to_le_bytes());
+            }
+            Err(_) => {
+                put_u32(out, id | FLAG_64);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+        },
+        Variant::Float(f) => {
+            let narrow = *f as f32;
+            // Godot's rule: 32-bit iff the f32 round trip compares equal
+            // (NaN never does, so it is always 64-bit).
+            if f64::from(narrow) == *f {
+                put_u32(out, id);
+                put_f32(out, narrow);
+            } else {
+                put_u32(out, id | FLAG_64);
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        Variant::String(s) | Variant::StringName(s) => {
+            put_u32(out, id);
+            put_str(out, s, version)?;
+        }
+        Variant::Vector2(v) => {
+            put_u32(out, id);
+            put_v2(out, *v);
+        }
+        Variant::Vector2i(v) => {
+            put_u32(out, id);
+            put_i32s(out, &[v.x, v.y]);
+        }
+        Variant::Rect2(r) => {
+            put_u32(out, id);
+            put_v2(out, r.position);
+            put_v2(out, r.size);
+        }
+        Variant::Rect2i(r) => {
+            put_u32(out, id);
+            put_i32s(out, &[r.position.x, r.position.y, r.size.x, r.size.y]);
+        }
+        Variant::Vector3(v) => {
+            put_u32(out, id);
+            put_v3(out, *v);
+        }
+        Variant::Vector3i(v) => {
+            put_u32(out, id);
+            put_i32s(out, &[v.x, v.y, v.z]);
+        }
+        Variant::Transform2D(t) => {
+            put_u32(out, id);
+            put_v2(out, t.x);
+            put_v2(out, t.y);
+            put_v2(out, t.origin);
+        }
+        Variant::Vector4(v) => {
+            put_u32(out, id);
+            put_v4(out, *v);
+        }
+        Variant::Vector4i(v) => {
+            put_u32(out, id);
+            put_i32s(out, &[v.x, v.y, v.z, v.w]);
+        }
+        Variant::Plane(p) => {
+            put_u32(out, id);
+            put_v3(out, p.normal);
+            put_f32(out, p.d);
+        }
+        Variant::Quaternion(q) => {
+            put_u32(out, id);
+            for f in [q.x, q.y, q.z, q.w] {
+                put_f32(out, f);
+            }
+        }
+        Variant::Aabb(a) => {
+            put_u32(out, id);
+            put_v3(out, a.position);
+            put_v3(out, a.size);
+        }
+        Variant::Basis(b) => {
+            put_u32(out, id);
+            for row in b.rows {
+                put_v3(out, row);
+            }
+        }
+        Variant::Transform3D(t) => {
+            put_u32(out, id);
+            for row in t.basis.rows {
+                put_v3(out, row);
+            }
+            put_v3(out, t.origin);
+        }
+        Variant::Projection(p) => {
+            put_u32(out, id);
+            for col in p.columns {
+                put_v4(out, col);
+            }
+        }
+        Variant::Color(c) => {
+            put_u32(out, id);
+            put_color(out, *c);
+        }
+        Variant::NodePath(p) => {
+            put_u32(out, id);
+            let names = u32::try_from(p.names.len())
+                .ok()
+                .filter(|&n| n <= i32::MAX as u32)
+                .ok_or(unsupported("a NodePath with 2^31 names", version))?;
+            put_u32(out, names | 0x8000_0000);
+            put_count(out, p.subnames.len(), version)?;
+            put_u32(out, u32::from(p.absolute));
+            for s in p.names.iter().chain(&p.subnames) {
+                put_str(out, s, version)?;
+            }
+        }
+        Variant::Rid(rid) => {
+            put_u32(out, id);
+            match version {
+                GodotVersion::V4 => out.extend_from_slice(&rid.to_le_bytes()),
+                // Godot 3 RIDs carry no payload: only the empty RID survives.
+                GodotVersion::V3 if *rid == 0 => {}
+                GodotVersion::V3 => return Err(unsupported("a RID with an id", version)),
+            }
+        }
+        Variant::Object(oid) => {
+            put_u32(out, id | FLAG_64);
+            out.extend_from_slice(&oid.to_le_bytes());
+        }
+        Variant::Signal(s) => {
+            put_u32(out, id);
+            put_str(out, &s.name, version)?;
+            out.extend_from_slice(&s.object.to_le_bytes());
+        }
+        Variant::Dictionary(d) => {
+            put_u32(out, id);
+            put_count(out, d.len(), version)?;
+            if !d.is_empty() {
+                return Ok(Some(Frame::Entries(d.iter(), None)));
+            }
+        }
+        Variant::Array(a) => {
+            put_u32(out, id);
+            put_count(out, a.len(), version)?;
+            if !a.is_empty() {
+                return Ok(Some(Frame::Items(a.iter())));
+            }
+        }
+        Variant::PackedByteArray(b) => {
+            put_u32(out, id);
+            put_count(out, b.len(), version)?;
+            out.extend_from_slice(b);
+            pad(out, b.len());
+        }
+        Variant::PackedInt32Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            put_i32s(out, v);
+        }
+        Variant::PackedInt64Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for i in v {
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+        Variant::PackedFloat32Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for f in v {
+                put_f32(out, *f);
+            }
+        }
+        Variant::PackedFloat64Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for f in v {
+                out.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        Variant::PackedStringArray(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for s in v {
+                check_text(s, version)?;
+                // Godot counts and writes a NUL terminator here.
+                put_count(out, s.len() + 1, version)?;
+                out.extend_from_slice(s.as_bytes());
+                out.push(0);
+                pad(out, s.len() + 1);
+            }
+        }
+        Variant::PackedVector2Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for x in v {
+                put_v2(out, *x);
+            }
+        }
+        Variant::PackedVector3Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for x in v {
+                put_v3(out, *x);
+            }
+        }
+        Variant::PackedColorArray(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for x in v {
+                put_color(out, *x);
+            }
+        }
+        Variant::PackedVector4Array(v) => {
+            put_u32(out, id);
+            put_count(out, v.len(), version)?;
+            for x in v {
+                put_v4(out, *x);
+            }
+        }
+    }
+    Ok(None)
+}
