@@ -161,9 +161,9 @@ mod reactor;
 mod stream_peer;
 mod sys;
 mod tcp;
+pub mod tick;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub mod tick;
 pub mod variant;
 
 pub use crate::core::{PeerStats, RateLimit, Status};

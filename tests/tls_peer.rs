@@ -9,7 +9,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use lunanet::tls::{StreamPeerTls, TlsConfigError, TlsError, TlsOptions, TlsStatus};
-use lunanet::{PacketPeerStream, Reactor, SocketError, StreamPeer, StreamPeerTcp};
+use lunanet::variant::{GodotVersion, Vector2};
+use lunanet::{PacketPeerStream, Reactor, SocketError, StreamPeer, StreamPeerTcp, vdict};
 use tls_util::*;
 
 fn pattern(offset: usize, len: usize) -> Vec<u8> {
@@ -44,6 +45,22 @@ fn typed_helpers_and_packets_over_tls() {
     });
     assert_eq!(server.get_u32().unwrap(), 0xdead_beef);
     assert_eq!(server.get_utf8_string().unwrap(), "héllo");
+
+    // Godot Variants over TLS, in both Godot versions' encodings.
+    for version in [GodotVersion::V4, GodotVersion::V3] {
+        client.set_godot_version(version);
+        server.set_godot_version(version);
+        assert_eq!(server.godot_version(), version);
+        let value = vdict! { "name" => "ada", "hp" => 12.5, "pos" => Vector2::new(1.0, 2.0) };
+        client.put_var(&value).unwrap();
+        let mut got = Err(SocketError::Busy);
+        poll_until(&reactor, "a Variant", || {
+            server.process().unwrap();
+            got = server.get_var();
+            got != Err(SocketError::Busy)
+        });
+        assert_eq!(got.unwrap(), value);
+    }
 
     // PacketPeerStream works over TLS unchanged.
     let mut cp = PacketPeerStream::new(client);

@@ -42,8 +42,8 @@ use super::drive::{Actions, Clock, Dial, Limits, Readiness, Transport};
 
 mod app;
 mod connect;
-mod moving;
 mod guard;
+mod moving;
 use super::io::{FlushEnd, Io, ReadEnd, Stall};
 use super::rate::RateLimit;
 use super::stats::PeerStats;

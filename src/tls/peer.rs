@@ -956,6 +956,18 @@ impl<S: TlsTransport> StreamPeer for StreamPeerTls<S> {
         self.fill_rx(buf.len());
         self.rx.borrow().peek(buf)
     }
+    fn godot_version(&self) -> crate::variant::GodotVersion {
+        // Stored by the transport (a StreamPeerTcp keeps it), so it survives
+        // into `get_stream` and back.
+        self.stream
+            .as_ref()
+            .map_or(crate::variant::GodotVersion::V4, |s| s.godot_version())
+    }
+    fn set_godot_version(&mut self, version: crate::variant::GodotVersion) {
+        if let Some(s) = self.stream.as_mut() {
+            s.set_godot_version(version);
+        }
+    }
     fn is_big_endian(&self) -> bool {
         self.big_endian
     }
