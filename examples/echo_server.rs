@@ -12,15 +12,14 @@
 //!
 //! `--threads N` runs N such loops, each with its own reactor, all listening
 //! on the same port (SO_REUSEPORT: the kernel spreads new connections over
-//! them by a hash of the addresses). That needs `Config::reuse_port`, which
-//! lands with the core redesign; until then `--threads` above 1 is refused.
+//! them by a hash of the addresses, see `docs/many-cores.md`). The default is
+//! one thread per core.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+use lunanet::{Config, PeerMap, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 
 /// Echo every byte back to its sender.
 #[derive(Debug, Parser)]
@@ -32,14 +31,17 @@ struct Args {
     #[arg(long)]
     seconds: Option<u64>,
     /// Server threads, each with its own reactor, sharing the port
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    threads: u32,
+    /// [default: number of cores]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
-    let config = reactor_config(args.threads)?;
+    let threads = args.threads.unwrap_or_else(cores);
+    // Several reactors can only share the port with SO_REUSEPORT.
+    let config = Config::default().reuse_port(threads > 1);
     let stop_at = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
@@ -47,11 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The first reactor binds (port 0 picks one); the others join its port.
     let first = Listener::bind(config.clone(), args.addr)?;
     let addr = SocketAddr::new(args.addr.ip(), first.server.local_port());
-    log::info!("echoing on {addr} ({} thread(s))", args.threads);
-    let mut threads = Vec::new();
-    for i in 1..args.threads {
+    log::info!("echoing on {addr} ({threads} thread(s))");
+    let mut workers = Vec::new();
+    for i in 1..threads {
         let config = config.clone();
-        threads.push(
+        workers.push(
             std::thread::Builder::new()
                 .name(format!("echo-{i}"))
                 .spawn(move || -> Result<u64, String> {
@@ -61,24 +63,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let mut echoed = first.serve(stop_at)?;
-    for t in threads {
+    for t in workers {
         echoed += t.join().map_err(|_| "an echo thread panicked")??;
     }
     log::info!("done: {echoed} bytes echoed");
     Ok(())
 }
 
-/// The reactor configuration for `threads` reactors on one port.
-fn reactor_config(threads: u32) -> Result<Config, String> {
-    // TODO(merge): reuse_port — once `Config::reuse_port` lands this whole
-    // function is `Ok(Config::default().reuse_port(threads > 1))`.
-    if threads > 1 {
-        return Err(format!(
-            "--threads {threads} needs Config::reuse_port (SO_REUSEPORT), \
-             which this build of lunanet does not have yet"
-        ));
-    }
-    Ok(Config::default())
+/// The number of cores the OS lets this process use (1 if it cannot tell).
+fn cores() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(1024).min(1024))
 }
 
 /// One reactor and its listening server.
@@ -97,9 +92,8 @@ impl Listener {
 
     /// The echo loop, until `stop_at`; returns the bytes echoed.
     fn serve(mut self, stop_at: Option<Instant>) -> Result<u64, SocketError> {
-        // TODO(merge): PeerMap — `lunanet::PeerMap<StreamPeerTcp>` instead of
-        // the HashMap once the core helper's PeerMap lands.
-        let mut peers: HashMap<HandleId, StreamPeerTcp> = HashMap::new();
+        // PeerMap: the peer's id indexes a vector (no hashing per event).
+        let mut peers: PeerMap<StreamPeerTcp> = PeerMap::new();
         let mut ready = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut echoed: u64 = 0;
@@ -115,13 +109,13 @@ impl Listener {
             }
             self.reactor.drain_ready(&mut ready);
             for id in ready.drain(..) {
-                let Some(peer) = peers.get_mut(&id) else {
+                let Some(peer) = peers.get_mut(id) else {
                     continue; // the server itself, or a peer already gone
                 };
                 echoed += echo(peer, &mut buf);
                 if matches!(peer.status(), Status::None | Status::Error) {
                     log::debug!("{:?} closed ({:?})", peer.remote_addr(), peer.error());
-                    peers.remove(&id);
+                    peers.remove(id);
                 }
             }
             if last_report.elapsed() >= Duration::from_secs(5) {

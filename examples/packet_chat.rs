@@ -47,14 +47,13 @@
 //! comes first; it then visits only the peers that changed (the ready set),
 //! collects their complete packets, and at each tick relays what was collected.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lunanet::{
-    CatchUp, HandleId, PacketPeerStream, Reactor, SocketError, Status, StreamPeerTcp, TcpServer,
-    TickClock,
+    CatchUp, HandleId, PacketPeerStream, PeerMap, Reactor, SocketError, Status, StreamPeerTcp,
+    TcpServer, TickClock,
 };
 
 /// 20 ticks per second, as a game server might run.
@@ -91,9 +90,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stop_at = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
-    // TODO(merge): PeerMap — `lunanet::PeerMap<Peer>` instead of the HashMap
-    // once the core helper's PeerMap lands.
-    let mut peers: HashMap<HandleId, Peer> = HashMap::new();
+    // PeerMap: the peer's id indexes a vector (no hashing per event).
+    let mut peers: PeerMap<Peer> = PeerMap::new();
     let mut ready = Vec::new();
     // Packets received since the last tick, with their sender.
     let mut inbox: Vec<(HandleId, Vec<u8>)> = Vec::new();
@@ -121,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         reactor.drain_ready(&mut ready);
         for id in ready.drain(..) {
-            let Some(peer) = peers.get_mut(&id) else {
+            let Some(peer) = peers.get_mut(id) else {
                 continue; // the server itself, or a peer already gone
             };
             if let Some(reason) = receive(id, peer, &mut inbox) {
@@ -168,8 +166,8 @@ fn receive(id: HandleId, peer: &mut Peer, inbox: &mut Vec<(HandleId, Vec<u8>)>) 
     }
 }
 
-fn leave(peers: &mut HashMap<HandleId, Peer>, id: HandleId, reason: &str) {
-    if peers.remove(&id).is_some() {
+fn leave(peers: &mut PeerMap<Peer>, id: HandleId, reason: &str) {
+    if peers.remove(id).is_some() {
         log::info!("{id:?} left: {reason} ({} online)", peers.len());
     }
 }
@@ -177,10 +175,10 @@ fn leave(peers: &mut HashMap<HandleId, Peer>, id: HandleId, reason: &str) {
 /// Sends each packet of `inbox` to every peer except its sender; returns how
 /// many packets were delivered into write queues. A peer whose write queue is
 /// full (it does not read) misses the packet rather than stalling everyone.
-fn broadcast(peers: &mut HashMap<HandleId, Peer>, inbox: &mut Vec<(HandleId, Vec<u8>)>) -> u64 {
+fn broadcast(peers: &mut PeerMap<Peer>, inbox: &mut Vec<(HandleId, Vec<u8>)>) -> u64 {
     let mut sent = 0;
     for (from, packet) in inbox.drain(..) {
-        for (&to, peer) in peers.iter_mut() {
+        for (to, peer) in peers.iter_mut() {
             if to == from {
                 continue;
             }

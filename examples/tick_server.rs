@@ -20,16 +20,16 @@
 //! input bytes received this tick.
 //!
 //! `--threads N` runs N tick loops, each with its own reactor and players, on
-//! one port (SO_REUSEPORT). That needs `Config::reuse_port`, which lands with
-//! the core redesign; until then `--threads` above 1 is refused.
+//! one port (SO_REUSEPORT, see `docs/many-cores.md`); the default is one per
+//! core. Each loop ticks for the players the kernel gave its reactor, so the
+//! `players` count in a record is that loop's own.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use lunanet::{
-    CatchUp, Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer, TickClock,
+    CatchUp, Config, PeerMap, Reactor, SocketError, Status, StreamPeerTcp, TcpServer, TickClock,
 };
 
 /// A fixed-rate tick loop broadcasting a state record to every client.
@@ -48,8 +48,9 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Policy::Skip)]
     catch_up: Policy,
     /// Tick loops, each with its own reactor, sharing the port
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    threads: u32,
+    /// [default: number of cores]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -63,7 +64,11 @@ enum Policy {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
-    let config = reactor_config(args.threads)?;
+    let threads = args.threads.unwrap_or_else(cores);
+    // Writes coalesced per tick; several reactors share the port with SO_REUSEPORT.
+    let config = Config::default()
+        .coalesce_writes(true)
+        .reuse_port(threads > 1);
     let stop_at = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
@@ -78,13 +83,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     log::info!(
         "tick server on {addr} at {} Hz ({} thread(s))",
         args.hz,
-        args.threads
+        threads
     );
-    let mut threads = Vec::new();
-    for i in 1..args.threads {
+    let mut workers = Vec::new();
+    for i in 1..threads {
         let config = config.clone();
         let hz = args.hz;
-        threads.push(
+        workers.push(
             std::thread::Builder::new()
                 .name(format!("tick-{i}"))
                 .spawn(move || -> Result<(), String> {
@@ -94,24 +99,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     first.run(args.hz, policy, stop_at)?;
-    for t in threads {
+    for t in workers {
         t.join().map_err(|_| "a tick thread panicked")??;
     }
     Ok(())
 }
 
-/// The reactor configuration for `threads` reactors on one port.
-fn reactor_config(threads: u32) -> Result<Config, String> {
-    let config = Config::default().coalesce_writes(true);
-    // TODO(merge): reuse_port — once `Config::reuse_port` lands this is
-    // `Ok(config.reuse_port(threads > 1))` and the refusal goes.
-    if threads > 1 {
-        return Err(format!(
-            "--threads {threads} needs Config::reuse_port (SO_REUSEPORT), \
-             which this build of lunanet does not have yet"
-        ));
-    }
-    Ok(config)
+/// The number of cores the OS lets this process use (1 if it cannot tell).
+fn cores() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(1024).min(1024))
 }
 
 /// One reactor, its server, and the players it serves.
@@ -138,9 +135,8 @@ impl Room {
         // The first tick one period from now, then `hz` a second on the grid.
         let mut clock =
             TickClock::from_hz(hz, start + Duration::from_secs(1) / hz).catch_up(policy);
-        // TODO(merge): PeerMap — `lunanet::PeerMap<StreamPeerTcp>` instead of
-        // the HashMap once the core helper's PeerMap lands.
-        let mut players: HashMap<HandleId, StreamPeerTcp> = HashMap::new();
+        // PeerMap: the player's id indexes a vector (no hashing per event).
+        let mut players: PeerMap<StreamPeerTcp> = PeerMap::new();
         let mut ready = Vec::new();
         let mut input = [0u8; 4096];
         let mut inputs_this_tick: u32 = 0;
@@ -158,7 +154,7 @@ impl Room {
             // Only the players whose connection changed are visited.
             self.reactor.drain_ready(&mut ready);
             for id in ready.drain(..) {
-                let Some(player) = players.get_mut(&id) else {
+                let Some(player) = players.get_mut(id) else {
                     continue;
                 };
                 loop {
@@ -170,7 +166,7 @@ impl Room {
                 }
                 if matches!(player.status(), Status::None | Status::Error) {
                     log::info!("player left ({:?})", player.error());
-                    players.remove(&id);
+                    players.remove(id);
                 }
             }
 

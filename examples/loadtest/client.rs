@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp};
+use lunanet::{Config, HandleId, PeerMap, Reactor, SocketError, Status, StreamPeerTcp};
 
 use crate::clock::Clock;
 use crate::proto::{self, RECORD};
@@ -306,11 +306,8 @@ pub fn run(cfg: ClientConfig) -> ClientReport {
 struct Generator<'a> {
     cfg: &'a ClientConfig,
     peers: Vec<Peer>,
-    /// Peer number by `HandleId::index()` (u32::MAX: none).
-    // TODO(merge): PeerMap — switch to `lunanet::PeerMap<u32>` once the core
-    // helper's PeerMap lands (same O(1) index lookup, without the stale-id
-    // check done by hand in `lookup`).
-    slot_map: Vec<u32>,
+    /// Peer number by the socket's id (O(1), stale ids refused).
+    slot_map: PeerMap<u32>,
     rbuf: Vec<u8>,
     sbuf: Vec<u8>,
     exp: Vec<u8>,
@@ -331,7 +328,7 @@ impl<'a> Generator<'a> {
         Generator {
             cfg,
             peers: Vec::with_capacity(cfg.peers),
-            slot_map: Vec::new(),
+            slot_map: PeerMap::new(),
             rbuf: vec![0u8; SCRATCH],
             sbuf: vec![0u8; SCRATCH],
             exp: vec![0u8; SCRATCH],
@@ -521,10 +518,7 @@ impl<'a> Generator<'a> {
             Ok(()) => {
                 self.connecting += 1;
                 if let Some(id) = sock.id() {
-                    if self.slot_map.len() <= id.index() {
-                        self.slot_map.resize(id.index() + 1, u32::MAX);
-                    }
-                    self.slot_map[id.index()] = num;
+                    self.slot_map.insert(id, num);
                 }
             }
             Err(e) => {
@@ -562,17 +556,16 @@ impl<'a> Generator<'a> {
     }
 
     fn lookup(&self, id: HandleId) -> Option<usize> {
-        let num = *self.slot_map.get(id.index())? as usize;
+        let num = *self.slot_map.get(id)? as usize;
+        // The socket itself confirms it, should a peer's socket be replaced.
         let p = self.peers.get(num)?;
         (p.sock.id() == Some(id)).then_some(num)
     }
 
     fn kill(&mut self, num: usize) {
         let p = &mut self.peers[num];
-        if let Some(id) = p.sock.id()
-            && let Some(slot) = self.slot_map.get_mut(id.index())
-        {
-            *slot = u32::MAX;
+        if let Some(id) = p.sock.id() {
+            self.slot_map.remove(id);
         }
         p.sock.disconnect_from_host();
         p.state = State::Dead;

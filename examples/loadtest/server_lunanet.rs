@@ -17,50 +17,16 @@
 
 use std::time::{Duration, Instant};
 
-use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+use lunanet::{Config, HandleId, PeerMap, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 
 use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
 
 /// Longest sleep in `poll`, so a stop request is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
-/// Connected peers, indexed by `HandleId::index()` (dense, small).
-// TODO(merge): PeerMap — replace with `lunanet::PeerMap<StreamPeerTcp>` once
-// the core helper's PeerMap lands (it does this index lookup and stale-id
-// check itself).
-struct Peers {
-    slots: Vec<Option<StreamPeerTcp>>,
-    count: usize,
-}
-
-impl Peers {
-    fn insert(&mut self, peer: StreamPeerTcp) {
-        let Some(id) = peer.id() else { return };
-        let i = id.index();
-        if self.slots.len() <= i {
-            self.slots.resize_with(i + 1, || None);
-        }
-        if self.slots[i].replace(peer).is_none() {
-            self.count += 1;
-        }
-    }
-
-    fn get_mut(&mut self, id: HandleId) -> Option<&mut StreamPeerTcp> {
-        self.slots
-            .get_mut(id.index())?
-            .as_mut()
-            .filter(|p| p.id() == Some(id))
-    }
-
-    fn remove(&mut self, id: HandleId) {
-        if let Some(slot) = self.slots.get_mut(id.index())
-            && slot.as_ref().is_some_and(|p| p.id() == Some(id))
-        {
-            *slot = None; // drop: graceful close
-            self.count -= 1;
-        }
-    }
-}
+/// Connected peers: the reactor's ids index a vector (no hashing per event,
+/// stale ids refused by their generation).
+type Peers = PeerMap<StreamPeerTcp>;
 
 pub fn run(
     cfg: &ServerConfig,
@@ -72,19 +38,8 @@ pub fn run(
         Mode::Broadcast => Config::default().coalesce_writes(true),
         Mode::PingPong | Mode::Bulk => Config::default(),
     };
-    // With `--threads N`, N reactors listen on one port. TODO(merge):
-    // reuse_port — once the core's `Config::reuse_port` lands, this is the one
-    // line to add, and the refusal below goes:
-    //     let config = config.reuse_port(cfg.reuse_port);
-    if cfg.reuse_port {
-        started(Err(
-            "--impl lunanet --threads N (N > 1) needs Config::reuse_port \
-             (SO_REUSEPORT), which this build of lunanet does not have yet; \
-             tokio and mio take --threads already"
-                .into(),
-        ));
-        return report;
-    }
+    // With `--threads N`, N reactors (one per thread) listen on one port.
+    let config = config.reuse_port(cfg.reuse_port);
     let write_limit = config.write_buffer_limit;
     let reactor = match Reactor::with_config(config) {
         Ok(r) => r,
@@ -103,10 +58,7 @@ pub fn run(
     }));
 
     let server_id = server.id();
-    let mut peers = Peers {
-        slots: Vec::new(),
-        count: 0,
-    };
+    let mut peers = Peers::new();
     let mut ready: Vec<HandleId> = Vec::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
     let mut schedule = cfg.tick_clock();
@@ -136,7 +88,9 @@ pub fn run(
                 // connections for it.
                 while let Some(peer) = server.take_connection() {
                     report.accepted += 1;
-                    peers.insert(peer);
+                    if let Some(id) = peer.id() {
+                        peers.insert(id, peer);
+                    }
                 }
                 continue;
             }
@@ -155,7 +109,7 @@ pub fn run(
             }
             match peer.status() {
                 Status::Connected | Status::Connecting => {}
-                Status::None => peers.remove(id),
+                Status::None => drop(peers.remove(id)), // drop: graceful close
                 Status::Error => {
                     report.error(format!(
                         "connection {:?} failed: {:?} ({:?})",
@@ -168,7 +122,7 @@ pub fn run(
             }
         }
     }
-    report.open_at_stop = peers.count as u64;
+    report.open_at_stop = peers.len() as u64;
     report
 }
 
@@ -225,7 +179,7 @@ fn broadcast_tick(
     report: &mut ServerReport,
 ) {
     let records: Vec<_> = cfg.tick_records(tick, scheduled).collect();
-    for peer in peers.slots.iter_mut().flatten() {
+    for peer in peers.values_mut() {
         for record in &records {
             match peer.put_data(record) {
                 Ok(()) => report.records_sent += 1,
