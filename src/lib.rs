@@ -160,9 +160,9 @@ mod reactor;
 mod stream_peer;
 mod sys;
 mod tcp;
+pub mod tick;
 #[cfg(feature = "tls")]
 pub mod tls;
-pub mod tick;
 
 pub use crate::core::Status;
 pub use config::Config;
