@@ -234,13 +234,13 @@ impl Reactor {
     /// client.connect_to_host("127.0.0.1", server.local_port())?;
     /// client.wait_connected(Duration::from_secs(5))?;
     /// let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    /// let accepted = loop {
-    ///     if let Some(peer) = server.take_connection() { break peer; }
+    /// let (id, accepted) = loop {
+    ///     if let Some(pair) = server.take_connection_with_id() { break pair; }
     ///     assert!(std::time::Instant::now() < deadline, "no connection");
     ///     reactor.poll(Some(Duration::from_millis(10)))?;
     /// };
     /// let mut peers: PeerMap<StreamPeerTcp> = PeerMap::new();
-    /// peers.insert(accepted.id().unwrap(), accepted);
+    /// peers.insert(id, accepted);
     /// client.put_data(b"ping")?;
     ///
     /// let mut ready = Vec::new();
