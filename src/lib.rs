@@ -81,8 +81,8 @@
 //! for _ in 0..3 {
 //!     // Sleep until the next tick, waking early for network events.
 //!     reactor.poll(Some(next_tick.saturating_duration_since(Instant::now())))?;
-//!     while let Some(p) = server.take_connection() {
-//!         players.insert(p.id().unwrap(), p);
+//!     while let Some((id, p)) = server.take_connection_with_id() {
+//!         players.insert(id, p);
 //!     }
 //!     reactor.drain_ready(&mut ready);
 //!     for id in ready.drain(..) {

@@ -8,6 +8,7 @@
 //! peer's own read-buffer limit, and the length announced by the network is
 //! checked before any memory is reserved for it.
 
+use std::cell::Cell;
 use std::fmt;
 
 use crate::variant::{self, GodotVersion, Limits, Variant};
@@ -85,6 +86,13 @@ pub struct PacketPeerStream<P: StreamPeer> {
     max_packet_size: usize,
     /// Set when an oversized frame was announced; sticky.
     desync: Option<SocketError>,
+    /// What the peer was last told through `StreamPeer::hold_input` (so that
+    /// it is told only when the answer changes).
+    told_held: bool,
+    /// Scratch for `available_packet_count(&self)` to peek at the peer's
+    /// bytes: reused (taken out and put back), so a steady loop does not
+    /// allocate; never larger than `max_packet_size + 4`.
+    peek: Cell<Vec<u8>>,
 }
 
 impl<P: StreamPeer> PacketPeerStream<P> {
@@ -123,6 +131,8 @@ impl<P: StreamPeer> PacketPeerStream<P> {
             scratch: Vec::new(),
             max_packet_size: max.min(header_max()),
             desync: None,
+            told_held: false,
+            peek: Cell::new(Vec::new()),
         }
     }
 
@@ -174,7 +184,8 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     /// assert_eq!(pps.into_inner().data(), [2, 0, 0, 0, b'h', b'i']);
     /// # Ok::<(), lunanet::SocketError>(())
     /// ```
-    pub fn into_inner(self) -> P {
+    pub fn into_inner(mut self) -> P {
+        self.tell_held(false);
         self.peer
     }
 
@@ -196,6 +207,7 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     /// # Ok::<(), lunanet::SocketError>(())
     /// ```
     pub fn into_parts(mut self) -> (P, Vec<u8>) {
+        self.tell_held(false);
         self.input.drain(..self.start);
         (self.peer, self.input)
     }
@@ -259,6 +271,8 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     ///
     /// let mut pps = PacketPeerStream::new(StreamPeerBuffer::from_vec(vec![5, 0, 0, 0, 1]));
     /// assert_eq!(pps.available_packet_count(), 0); // 1 of 5 payload bytes
+    /// assert_eq!(pps.buffered_bytes(), 0); // counting moves nothing
+    /// assert!(pps.get_packet().is_err()); // a get pulls the bytes in
     /// assert_eq!(pps.buffered_bytes(), 5);
     /// ```
     pub fn buffered_bytes(&self) -> usize {
@@ -367,7 +381,7 @@ impl<P: StreamPeer> PacketPeerStream<P> {
         let payload = self.start + HEADER;
         out.clear();
         out.extend_from_slice(&self.input[payload..payload + len]);
-        self.consume(HEADER + len);
+        self.consume_frame(len);
         Ok(())
     }
 
@@ -385,10 +399,13 @@ impl<P: StreamPeer> PacketPeerStream<P> {
         }
         match frame {
             Some(len) => Ok(len),
-            None => Err(match pull_error {
-                Some(e) => e,
-                None => self.peer.short_read_error(),
-            }),
+            None => {
+                self.tell_held(false);
+                Err(match pull_error {
+                    Some(e) => e,
+                    None => self.peer.short_read_error(),
+                })
+            }
         }
     }
 
@@ -453,7 +470,7 @@ impl<P: StreamPeer> PacketPeerStream<P> {
             self.peer.godot_version(),
             &Limits::default(),
         );
-        self.consume(HEADER + len);
+        self.consume_frame(len);
         match decoded {
             Ok((value, _)) => Ok(value),
             Err(e) => {
@@ -526,9 +543,14 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     }
 
     /// How many complete packets can be taken now without waiting (Godot
-    /// `get_available_packet_count`). Takes what the peer has buffered first
-    /// (up to `max_packet_size() + 4` bytes held here), so more packets may be
-    /// counted after some are taken. Frames after an oversized header are not
+    /// `get_available_packet_count`). Consumes nothing and takes `&self`:
+    /// counts the complete frames held here, then continues over the bytes
+    /// the peer has buffered, reading them with
+    /// [`peek_data`](StreamPeer::peek_data) into a reused scratch buffer. It
+    /// looks at as many bytes as `get_packet` would hold (`max_packet_size() +
+    /// 4` in all), so more packets may be counted after some are taken; it
+    /// never counts a packet that cannot be taken, and whenever one can, the
+    /// count is at least 1. Frames from an oversized header on are not
     /// counted; 0 once desynchronised. Errors of the peer are not reported
     /// here; `get_packet` reports them.
     ///
@@ -539,26 +561,61 @@ impl<P: StreamPeer> PacketPeerStream<P> {
     ///
     /// // Two complete frames and half of a third.
     /// let peer = StreamPeerBuffer::from_vec(vec![0, 0, 0, 0, 1, 0, 0, 0, 7, 2, 0]);
-    /// let mut pps = PacketPeerStream::new(peer);
+    /// let pps = PacketPeerStream::new(peer); // no `mut` needed to count
     /// assert_eq!(pps.available_packet_count(), 2);
+    /// let shared = &pps;
+    /// assert_eq!(shared.available_packet_count(), 2, "counting consumes nothing");
     /// ```
-    pub fn available_packet_count(&mut self) -> usize {
+    pub fn available_packet_count(&self) -> usize {
         if self.desync.is_some() {
             return 0;
         }
-        // A peer error only stops the pull; get_packet reports it.
-        let _ = self.pull();
-        let mut rest = &self.input[self.start..];
-        let mut count = 0;
-        while let Some((header, tail)) = rest.split_first_chunk::<HEADER>() {
-            let len = frame_len(*header);
-            if len > self.max_packet_size || tail.len() < len {
-                break;
-            }
-            rest = &tail[len..];
-            count += 1;
+        let held = &self.input[self.start..];
+        let (held_frames, _) = count_frames(held, &[], self.max_packet_size);
+        // The bytes `get_packet` would pull next: the same window as before.
+        let cap = self.max_packet_size.saturating_add(HEADER);
+        let want = self
+            .peer
+            .available_bytes()
+            .min(cap.saturating_sub(held.len()));
+        if want == 0 {
+            return held_frames;
         }
-        count
+        let mut scratch = self.peek.take();
+        scratch.clear();
+        scratch.resize(want, 0);
+        let n = self.peer.peek_data(&mut scratch).min(want);
+        let total = count_frames(held, &scratch[..n], self.max_packet_size).0;
+        self.peek.set(scratch);
+        total
+    }
+
+    /// Whether a complete frame (within the maximum size) is held at the front.
+    fn front_complete(&self) -> bool {
+        let live = &self.input[self.start..];
+        live.split_first_chunk::<HEADER>()
+            .is_some_and(|(header, payload)| {
+                let len = frame_len(*header);
+                len <= self.max_packet_size && payload.len() >= len
+            })
+    }
+
+    /// Consumes the frame at the front (payload `len`) and tells the peer
+    /// whether complete packets are still held here: they are invisible to
+    /// its own `available_bytes`, and its id must stay in the ready set.
+    fn consume_frame(&mut self, len: usize) {
+        self.consume(HEADER + len);
+        let held = self.front_complete();
+        self.tell_held(held);
+    }
+
+    /// Tells the peer whether complete packets are held here, when that
+    /// changed (see [`StreamPeer::hold_input`]).
+    fn tell_held(&mut self, held: bool) {
+        if held != self.told_held {
+            self.told_held = held;
+            self.peer.hold_input(held);
+        }
     }
 
     /// The payload length of the complete frame at the front, `None` while it
@@ -584,6 +641,7 @@ impl<P: StreamPeer> PacketPeerStream<P> {
         );
         let error = SocketError::OutOfBufferMemory;
         self.desync = Some(error);
+        self.tell_held(false);
         self.input = Vec::new();
         self.start = 0;
         error
@@ -683,8 +741,9 @@ pub trait PacketPeer {
     /// arrive any more; the transport's failure otherwise.
     fn get_packet(&mut self) -> Result<Vec<u8>, SocketError>;
 
-    /// How many whole packets can be taken now without waiting.
-    fn available_packet_count(&mut self) -> usize;
+    /// How many whole packets can be taken now without waiting. Takes
+    /// `&self`: counting never consumes or moves input.
+    fn available_packet_count(&self) -> usize;
 
     /// The Godot major version `put_var` / `get_var` speak. Default
     /// [`GodotVersion::V4`]; `PacketPeerStream` uses its peer's.
@@ -795,7 +854,7 @@ impl<P: StreamPeer> PacketPeer for PacketPeerStream<P> {
         PacketPeerStream::get_packet(self)
     }
 
-    fn available_packet_count(&mut self) -> usize {
+    fn available_packet_count(&self) -> usize {
         PacketPeerStream::available_packet_count(self)
     }
 
@@ -830,6 +889,28 @@ impl<P: StreamPeer> PacketPeer for PacketPeerStream<P> {
     {
         PacketPeerStream::get_packet_with(self, read)
     }
+}
+
+/// Counts the complete frames (each within `max`) at the start of `a`
+/// followed by `b`; returns the count and the bytes they span.
+fn count_frames(a: &[u8], b: &[u8], max: usize) -> (usize, usize) {
+    let total = a.len() + b.len();
+    let byte = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+    let (mut pos, mut count) = (0usize, 0usize);
+    while pos + HEADER <= total {
+        let header = [byte(pos), byte(pos + 1), byte(pos + 2), byte(pos + 3)];
+        let len = frame_len(header);
+        if len > max {
+            break;
+        }
+        let end = (pos + HEADER).saturating_add(len);
+        if end > total {
+            break;
+        }
+        pos = end;
+        count += 1;
+    }
+    (count, pos)
 }
 
 /// The payload length a frame header announces.
@@ -1229,6 +1310,7 @@ mod tests {
     fn debug_shows_state_not_bytes() {
         let mut pps = PacketPeerStream::new(StreamPeerBuffer::from_vec(vec![5, 0, 0, 0, 1]));
         assert_eq!(pps.available_packet_count(), 0);
+        assert_eq!(pps.get_packet(), Err(SocketError::FileEof)); // pulls the 5 bytes
         let s = format!("{pps:?}");
         assert!(s.contains("buffered_bytes: 5"), "{s}");
         assert!(s.contains("max_packet_size: 65536"), "{s}");

@@ -44,8 +44,7 @@ use crate::reactor::Key;
 /// let deadline = std::time::Instant::now() + Duration::from_secs(5);
 /// while players.is_empty() && std::time::Instant::now() < deadline {
 ///     reactor.poll(Some(Duration::from_millis(10)))?;
-///     while let Some(peer) = server.take_connection() {
-///         let id = peer.id().expect("an accepted peer has an id");
+///     while let Some((id, peer)) = server.take_connection_with_id() {
 ///         players.insert(id, Player { name: format!("player {}", id.index()), peer });
 ///     }
 /// }

@@ -456,6 +456,29 @@ pub trait StreamPeer {
         usize::MAX
     }
 
+    /// Told by a wrapper that pulled bytes out of this peer into its own
+    /// buffer (a [`PacketPeerStream`](crate::PacketPeerStream)) whether it
+    /// still holds input the application can take now (a complete packet).
+    ///
+    /// A [`StreamPeerTcp`](crate::StreamPeerTcp) keeps its id in the
+    /// reactor's ready set ([`Reactor::drain_ready`](crate::Reactor::drain_ready))
+    /// while `held` is true, so that packets taken out of its byte buffer are
+    /// not stranded; other peers ignore it (the default does nothing).
+    /// Wrappers call it only when the answer changes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use lunanet::{StreamPeer, StreamPeerBuffer};
+    ///
+    /// let mut buf = StreamPeerBuffer::new();
+    /// buf.hold_input(true); // no ready set: nothing happens
+    /// assert_eq!(buf.available_bytes(), 0);
+    /// ```
+    fn hold_input(&mut self, held: bool) {
+        let _ = held;
+    }
+
     /// The error that a read needing more than
     /// [`available_bytes`](StreamPeer::available_bytes) gets now: `Busy` while
     /// more bytes may arrive, `FileEof` once none will, or the peer's own
@@ -921,6 +944,9 @@ impl<P: StreamPeer + ?Sized> StreamPeer for &mut P {
     fn max_buffered_bytes(&self) -> usize {
         (**self).max_buffered_bytes()
     }
+    fn hold_input(&mut self, held: bool) {
+        (**self).hold_input(held)
+    }
     fn short_read_error(&mut self) -> SocketError {
         (**self).short_read_error()
     }
@@ -959,6 +985,9 @@ impl<P: StreamPeer + ?Sized> StreamPeer for Box<P> {
     }
     fn max_buffered_bytes(&self) -> usize {
         (**self).max_buffered_bytes()
+    }
+    fn hold_input(&mut self, held: bool) {
+        (**self).hold_input(held)
     }
     fn short_read_error(&mut self) -> SocketError {
         (**self).short_read_error()

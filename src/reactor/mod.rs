@@ -169,9 +169,11 @@ impl Reactor {
     /// `None` waits until something happens; `Some(Duration::ZERO)` never blocks.
     /// The wait ends early when a timeout of this reactor falls due or when work
     /// is pending that needs no event (a peer whose read buffer had filled up and
-    /// was then read by the application). Returns how many peers and servers
-    /// changed in this pass (status, bytes available, output flushed, connection
-    /// waiting to be taken).
+    /// was then read by the application, or an id handed out by
+    /// [`drain_ready`](Self::drain_ready) whose input is still unread). Returns
+    /// how many peers and servers changed in this pass (status, bytes
+    /// available, output flushed, connection waiting to be taken), counting
+    /// such leftovers.
     ///
     /// # Errors
     /// `Failed` if the OS poller itself fails (not a per-peer problem: those show
@@ -200,13 +202,26 @@ impl Reactor {
     }
 
     /// Moves into `out` the ids of the peers and servers that changed since the
-    /// last call (status, bytes available, output flushed, connection to take),
-    /// each once, and forgets them.
+    /// last call (status, bytes available, output flushed, connection to take)
+    /// or that still have input you left unread, each once.
     ///
     /// This is the ready set: a tick over 10 000 mostly idle peers visits only
     /// the few that changed instead of calling every peer's `poll()`. `out` is not
     /// cleared first, and its capacity is reused, so a steady loop allocates
     /// nothing.
+    ///
+    /// **Level-triggered for input**: an id handed out here is reported again
+    /// by the next call (and the next reactor pass does not sleep) as long as
+    /// the peer still has unread bytes (`available_bytes() > 0`), a
+    /// [`PacketPeerStream`](crate::PacketPeerStream) over it holds a complete
+    /// packet, or (for a server) a connection waits to be taken. So a loop may
+    /// take one packet, or a bounded number of bytes, per id per tick: the rest
+    /// is not stranded. Once the input is consumed the id is not reported again
+    /// until something new happens. The cost is O(ids handed out last time),
+    /// never a scan of all peers. Input you leave unread on purpose (waiting
+    /// for a whole message with `available_bytes`) keeps its id reported each
+    /// call; a `PacketPeerStream` pulls incomplete frames out of the peer, so
+    /// it does not.
     ///
     /// An id may name a connection that has closed since it changed (for
     /// example one you dropped while handling an earlier id): look ids up in
@@ -224,13 +239,13 @@ impl Reactor {
     /// client.connect_to_host("127.0.0.1", server.local_port())?;
     /// client.wait_connected(Duration::from_secs(5))?;
     /// let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    /// let accepted = loop {
-    ///     if let Some(peer) = server.take_connection() { break peer; }
+    /// let (id, accepted) = loop {
+    ///     if let Some(pair) = server.take_connection_with_id() { break pair; }
     ///     assert!(std::time::Instant::now() < deadline, "no connection");
     ///     reactor.poll(Some(Duration::from_millis(10)))?;
     /// };
     /// let mut peers: PeerMap<StreamPeerTcp> = PeerMap::new();
-    /// peers.insert(accepted.id().unwrap(), accepted);
+    /// peers.insert(id, accepted);
     /// client.put_data(b"ping")?;
     ///
     /// let mut ready = Vec::new();
@@ -248,7 +263,9 @@ impl Reactor {
     /// # Ok::<(), lunanet::SocketError>(())
     /// ```
     pub fn drain_ready(&self, out: &mut Vec<HandleId>) {
-        self.inner.borrow_mut().sched.drain_ready(out, HandleId);
+        let mut inner = self.inner.borrow_mut();
+        inner.recheck();
+        inner.sched.drain_ready(out, HandleId);
     }
 
     /// Number of live connections and servers in this reactor, including peers
@@ -359,6 +376,11 @@ impl Inner {
     pub(crate) fn pass(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
         self.sched.begin_pass();
         let mut timeout = timeout;
+        // Entries the application was told about and left input in are ready
+        // now: do not sleep on them.
+        if self.recheck() {
+            timeout = Some(Duration::ZERO);
+        }
         if self.config.coalesce_writes && self.sched.has_resumes() {
             // The wait is measured from the call, not from after the flush, so
             // a tick loop's sleep still ends on schedule.
@@ -439,6 +461,47 @@ impl Inner {
         sched.touch(&mut slot.marks);
         if acts.has(Actions::NOTIFY) {
             sched.mark(&mut slot.marks, key);
+        }
+    }
+
+    /// Runs the recheck list: an entry drained last time (or hinted by a
+    /// `PacketPeerStream`) that still has something to take goes back into
+    /// the ready set. Returns whether any did. O(length of the list).
+    pub(crate) fn recheck(&mut self) -> bool {
+        if !self.sched.has_recheck() {
+            return false;
+        }
+        let mut list = self.sched.take_recheck();
+        let mut any = false;
+        let Inner { slots, sched, .. } = self;
+        for key in list.drain(..) {
+            let Some(slot) = slots.get_mut(key) else {
+                continue; // gone meanwhile
+            };
+            Sched::rechecked(&mut slot.marks);
+            let leftover = match &slot.kind {
+                Kind::Peer(p) => slot.marks.held || p.conn.available() > 0,
+                Kind::Server(s) => s.has_pending(),
+            };
+            if leftover {
+                sched.mark(&mut slot.marks, key);
+                any = true;
+            }
+        }
+        self.sched.give_back_recheck(list);
+        any
+    }
+
+    /// A `PacketPeerStream` over `key` says whether it holds a complete
+    /// packet the application has not taken (see `StreamPeer::hold_input`).
+    pub(crate) fn hold_input(&mut self, key: Key, held: bool) {
+        let Inner { slots, sched, .. } = self;
+        let Some(slot) = slots.get_mut(key) else {
+            return;
+        };
+        slot.marks.held = held;
+        if held {
+            sched.schedule_recheck(&mut slot.marks, key);
         }
     }
 

@@ -345,6 +345,10 @@ impl Inner {
 
     /// The handle let go of its entry (`disconnect_from_host` or drop).
     pub(crate) fn detach(&mut self, key: Key) {
+        if let Some(slot) = self.slots.get_mut(key) {
+            // Nobody can take held packets any more.
+            slot.marks.held = false;
+        }
         let mut clock = Clock::lazy();
         if let Some(acts) = self.drive(key, |conn, budget, dial| {
             conn.detach(budget, &mut clock, dial)

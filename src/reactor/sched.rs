@@ -2,7 +2,13 @@
 //! must hear about.
 //!
 //! - the **ready set**: entries that changed since the last
-//!   [`Reactor::drain_ready`](crate::Reactor::drain_ready), each once;
+//!   [`Reactor::drain_ready`](crate::Reactor::drain_ready), each once, plus
+//!   the entries drained last time that still have something to take (level
+//!   triggering, see the **recheck list**);
+//! - the **recheck list**: the entries handed out by the last drain, and
+//!   peers a `PacketPeerStream` said hold complete packets; each is looked at
+//!   once, at the next pass or drain, and goes back into the ready set only if
+//!   it still has unread input. O(entries reported last time), never a scan;
 //! - the **resume list**: work no readiness event will announce (a read
 //!   stalled on a full buffer or a spent budget, coalesced output, a failed
 //!   direct write, a server whose pending queue had filled), run next pass;
@@ -45,6 +51,11 @@ pub(crate) struct Marks {
     ready_epoch: u64,
     in_resume: bool,
     in_idle: bool,
+    /// In `Sched::recheck`.
+    in_recheck: bool,
+    /// A `PacketPeerStream` over this peer holds a complete packet (see
+    /// `StreamPeer::hold_input`): report the peer while it does.
+    pub(crate) held: bool,
     /// Idle epoch of the last I/O (see `Sched::sweep`).
     touched: u32,
 }
@@ -61,6 +72,10 @@ pub(crate) struct Sched {
     /// Bumped by `drain_ready`; an entry whose `ready_epoch` equals it is
     /// already in `ready`.
     ready_epoch: u64,
+    /// Entries to look at again (see the module docs); `recheck_spare` keeps
+    /// the other buffer's storage so that a steady loop allocates nothing.
+    recheck: Vec<Key>,
+    recheck_spare: Vec<Key>,
     timers: BinaryHeap<Reverse<(Instant, Key, TimerKind)>>,
     idle: Vec<Key>,
     idle_epoch: u32,
@@ -76,6 +91,8 @@ impl Sched {
             resume_spare: Vec::new(),
             ready: Vec::new(),
             ready_epoch: 1,
+            recheck: Vec::new(),
+            recheck_spare: Vec::new(),
             timers: BinaryHeap::new(),
             idle: Vec::new(),
             idle_epoch: 0,
@@ -123,10 +140,52 @@ impl Sched {
     }
 
     /// Moves the ready set into `out` and forgets every membership at once
-    /// (O(1), no slab walk).
+    /// (O(1), no slab walk). Every drained entry is put on the recheck list,
+    /// so that it is reported again if the application leaves input unread.
+    /// Run [`Sched::take_recheck`] first so that leftovers are included.
     pub(crate) fn drain_ready<T>(&mut self, out: &mut Vec<T>, wrap: impl Fn(Key) -> T) {
-        out.extend(self.ready.drain(..).map(wrap));
+        out.reserve(self.ready.len());
+        for key in self.ready.drain(..) {
+            out.push(wrap(key));
+            // Marks are not reachable from here; a duplicate on the recheck
+            // list is harmless (`ready_epoch` dedups the ready set) and rare
+            // (only a hinted entry that was also drained).
+            self.recheck.push(key);
+        }
         self.ready_epoch += 1;
+    }
+
+    /// Puts `key` on the recheck list (once, however often asked).
+    pub(crate) fn schedule_recheck(&mut self, marks: &mut Marks, key: Key) {
+        if !marks.in_recheck {
+            marks.in_recheck = true;
+            self.recheck.push(key);
+        }
+    }
+
+    /// Whether the recheck list is non-empty.
+    pub(crate) fn has_recheck(&self) -> bool {
+        !self.recheck.is_empty()
+    }
+
+    /// Takes the recheck list; run it (clearing each entry with
+    /// [`Sched::rechecked`]) and give the storage back with
+    /// [`Sched::give_back_recheck`].
+    pub(crate) fn take_recheck(&mut self) -> Vec<Key> {
+        let mut list = std::mem::take(&mut self.recheck_spare);
+        std::mem::swap(&mut list, &mut self.recheck);
+        list
+    }
+
+    /// Clears an entry's recheck membership as it is looked at.
+    pub(crate) fn rechecked(marks: &mut Marks) {
+        marks.in_recheck = false;
+    }
+
+    /// Returns the (drained) recheck list's storage for reuse.
+    pub(crate) fn give_back_recheck(&mut self, mut list: Vec<Key>) {
+        list.clear();
+        self.recheck_spare = list;
     }
 
     /// Serves `key` again next pass (once, however often asked).

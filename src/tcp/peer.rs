@@ -114,7 +114,10 @@ impl StreamPeerTcp {
 
     /// This connection's id in the reactor's ready set
     /// ([`Reactor::drain_ready`]); `None` before connecting and after
-    /// `disconnect_from_host`.
+    /// `disconnect_from_host` (the id names the reactor entry of one
+    /// connection, and such a peer has none). For an accepted peer,
+    /// [`TcpServer::take_connection_with_id`](crate::TcpServer::take_connection_with_id)
+    /// returns the id with the peer, so no `unwrap` is needed.
     #[inline]
     pub fn id(&self) -> Option<HandleId> {
         self.key.map(HandleId)
@@ -201,6 +204,32 @@ impl StreamPeerTcp {
             .connect(host, port, bound, no_delay)?;
         self.key = Some(key);
         Ok(())
+    }
+
+    /// Starts connecting to `addr` (same as
+    /// `connect_to_host(addr.ip(), addr.port())`, in the order a
+    /// `SocketAddr` is written).
+    ///
+    /// # Errors
+    /// As [`connect_to_host`](Self::connect_to_host).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use std::time::Duration;
+    /// use lunanet::{Reactor, StreamPeerTcp, TcpServer};
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// server.listen_on("127.0.0.1:0".parse().unwrap())?;
+    /// let addr = SocketAddr::from(([127, 0, 0, 1], server.local_port()));
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// peer.connect_to(addr)?;
+    /// peer.wait_connected(Duration::from_secs(5))?;
+    /// assert_eq!(peer.remote_addr(), Some(addr));
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn connect_to(&mut self, addr: SocketAddr) -> Result<(), SocketError> {
+        self.connect_to_host(addr.ip(), addr.port())
     }
 
     /// Processes the events of the whole reactor without blocking (Godot's
@@ -554,6 +583,13 @@ impl StreamPeer for StreamPeerTcp {
     fn short_read_error(&mut self) -> SocketError {
         self.with(|p| p.conn.short_read_error())
             .unwrap_or(SocketError::SocketInvalid)
+    }
+    /// Keeps this peer's id in the ready set while a `PacketPeerStream` over
+    /// it holds a complete packet (level-triggered ready set).
+    fn hold_input(&mut self, held: bool) {
+        if let Some(key) = self.key {
+            self.reactor.inner.borrow_mut().hold_input(key, held);
+        }
     }
 }
 

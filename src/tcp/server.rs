@@ -1,10 +1,11 @@
 //! [`TcpServer`]: accepts connections into the reactor (Godot's `TCPServer`).
 
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::reactor::{Key, ServerSlot};
-use crate::{HandleId, IpAddress, Reactor, SocketError, StreamPeerTcp, sys};
+use crate::{HandleId, Host, IpAddress, Reactor, SocketError, StreamPeerTcp, sys};
 
 /// A listening TCP socket whose connections become [`StreamPeerTcp`]s of the
 /// same [`Reactor`] (Godot's `TCPServer`).
@@ -51,18 +52,33 @@ impl TcpServer {
     /// Listens on `bind_address:port`. `"*"` listens on every interface of both
     /// IPv6 and IPv4 (one dual-stack socket; IPv4 only on hosts without IPv6);
     /// `"0.0.0.0"` or `"::"` on every interface of that family only; a concrete
-    /// address on that interface only. Port 0 lets the OS choose (see
-    /// [`local_port`](Self::local_port)). With
+    /// address on that interface only. `"localhost"` (any case) listens on the
+    /// IPv4 loopback `127.0.0.1` only: one socket cannot listen on both
+    /// loopbacks, `127.0.0.1` exists on every host, and clients that resolve
+    /// `localhost` to `::1` first (as [`StreamPeerTcp::connect_to_host`] does)
+    /// go on to `127.0.0.1`; listen on `"::1"` for the IPv6 loopback. No other
+    /// name is resolved. Port 0 lets the OS choose (see
+    /// [`local_port`](Self::local_port)). Note the order: port first, as in
+    /// Godot; [`listen_on`](Self::listen_on) takes a `SocketAddr`. With
     /// [`Config::reuse_port`](crate::Config::reuse_port), servers of several
     /// reactors (one per thread) may listen on the same port; the kernel
     /// spreads connections over them (see `docs/many-cores.md`).
     ///
     /// # Errors
     /// `AlreadyInit` if already listening; `InvalidIpAddress` for an invalid
-    /// address; `BindFailed` if the port is held by another socket (without
-    /// `reuse_port` on both) or the address is not local; `InvalidParameter`
-    /// for `reuse_port` where the OS has no `SO_REUSEPORT`; `InitFailed` if no
-    /// socket could be created.
+    /// address or a hostname other than `localhost`; `BindFailed` if the port
+    /// is held by another socket (without `reuse_port` on both) or the address
+    /// is not local; `InvalidParameter` for `reuse_port` where the OS has no
+    /// `SO_REUSEPORT`; `InitFailed` if no socket could be created.
+    ///
+    /// ```
+    /// use lunanet::{Reactor, TcpServer};
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// server.listen(0, "localhost")?;
+    /// assert!(server.is_listening());
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
     ///
     /// ```
     /// use lunanet::{Reactor, SocketError, TcpServer};
@@ -73,15 +89,41 @@ impl TcpServer {
     /// assert_eq!(b.listen(a.local_port(), "127.0.0.1"), Err(SocketError::BindFailed));
     /// # Ok::<(), SocketError>(())
     /// ```
-    pub fn listen(
-        &mut self,
-        port: u16,
-        bind_address: impl Into<IpAddress>,
-    ) -> Result<(), SocketError> {
+    pub fn listen(&mut self, port: u16, bind_address: impl Into<Host>) -> Result<(), SocketError> {
+        let address = match bind_address.into() {
+            Host::Address(a) => a,
+            Host::Name(name) if name.eq_ignore_ascii_case("localhost") => {
+                IpAddress::from(Ipv4Addr::LOCALHOST)
+            }
+            Host::Name(_) => IpAddress::invalid(),
+        };
+        self.listen_address(address, port)
+    }
+
+    /// Listens on `addr` (same as `listen(addr.port(), addr.ip())`).
+    ///
+    /// # Errors
+    /// As [`listen`](Self::listen).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use lunanet::{Reactor, TcpServer};
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    /// server.listen_on(addr)?;
+    /// assert_ne!(server.local_port(), 0);
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn listen_on(&mut self, addr: SocketAddr) -> Result<(), SocketError> {
+        self.listen_address(IpAddress::from(addr.ip()), addr.port())
+    }
+
+    fn listen_address(&mut self, address: IpAddress, port: u16) -> Result<(), SocketError> {
         if self.key.is_some() {
             return Err(SocketError::AlreadyInit);
         }
-        let local = sys::LocalAddr::new(bind_address.into(), port)?;
+        let local = sys::LocalAddr::new(address, port)?;
         let key = self.reactor.inner.borrow_mut().listen(local)?;
         self.key = Some(key);
         Ok(())
@@ -115,9 +157,41 @@ impl TcpServer {
     /// [`is_connection_available`](Self::is_connection_available)); this call
     /// makes no syscall, so calling it every frame costs nothing.
     pub fn take_connection(&mut self) -> Option<StreamPeerTcp> {
+        self.take_connection_with_id().map(|(_, peer)| peer)
+    }
+
+    /// Like [`take_connection`](Self::take_connection), with the peer's id in
+    /// the reactor's ready set, for a [`PeerMap`](crate::PeerMap), without an
+    /// `unwrap`: an accepted peer always has an id, whereas
+    /// [`StreamPeerTcp::id`] is an `Option` because a peer made with
+    /// [`StreamPeerTcp::new`] has none before it connects (nor after
+    /// `disconnect_from_host`).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use lunanet::{PeerMap, Reactor, StreamPeerTcp, TcpServer};
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// server.listen(0, "127.0.0.1")?;
+    /// let mut client = StreamPeerTcp::new(&reactor);
+    /// client.connect_to_host("127.0.0.1", server.local_port())?;
+    /// let mut peers = PeerMap::new();
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// while peers.is_empty() {
+    ///     assert!(Instant::now() < deadline, "no connection");
+    ///     reactor.poll(Some(Duration::from_millis(10)))?;
+    ///     while let Some((id, peer)) = server.take_connection_with_id() {
+    ///         assert_eq!(peer.id(), Some(id));
+    ///         peers.insert(id, peer);
+    ///     }
+    /// }
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn take_connection_with_id(&mut self) -> Option<(HandleId, StreamPeerTcp)> {
         let key = self.key?;
         let peer = self.reactor.inner.borrow_mut().take_connection(key)?;
-        Some(StreamPeerTcp::from_key(&self.reactor, peer))
+        Some((HandleId(peer), StreamPeerTcp::from_key(&self.reactor, peer)))
     }
 
     /// The port listened on (the one the OS chose for port 0); 0 when not
