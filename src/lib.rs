@@ -159,6 +159,8 @@ mod peer;
 mod reactor;
 mod server;
 mod stream_peer;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use config::Config;
 pub use conn::Status;
@@ -169,3 +171,5 @@ pub use peer::StreamPeerTcp;
 pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use server::TcpServer;
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+#[cfg(feature = "websocket")]
+pub use websocket::{WebSocketOptions, WebSocketPeer, WriteMode, WsState};
