@@ -306,6 +306,87 @@ pub(crate) fn client_verify(
     Ok(Parsed::Done(len, protocol))
 }
 
+/// What the first bytes a client sent on a connection are: lets one port
+/// serve a web page (plain HTTP) and WebSocket upgrades (lunanet addition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpRequestKind {
+    /// The request head (up to the blank line) has not fully arrived yet.
+    Incomplete,
+    /// A WebSocket upgrade: hand the connection to
+    /// [`WebSocketPeer::accept_stream`](super::WebSocketPeer::accept_stream)
+    /// without reading anything from it.
+    Upgrade,
+    /// A plain HTTP request.
+    Plain {
+        /// `GET`, `HEAD`, ...
+        method: String,
+        /// The request target, for example `/index.html?x=1`.
+        path: String,
+        /// Length of the head, blank line included.
+        head_len: usize,
+    },
+    /// Not an HTTP/1.x request, or a head over 8 KiB.
+    Invalid,
+}
+
+/// Classifies the bytes peeked from a new connection (see
+/// [`HttpRequestKind`]).
+///
+/// # Example
+///
+/// ```
+/// use lunanet::websocket::{HttpRequestKind, classify_request};
+///
+/// let get = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+/// assert!(matches!(classify_request(get), HttpRequestKind::Plain { path, .. } if path == "/index.html"));
+/// let ws = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+/// assert_eq!(classify_request(ws), HttpRequestKind::Upgrade);
+/// assert_eq!(classify_request(b"GET / HT"), HttpRequestKind::Incomplete);
+/// assert_eq!(classify_request(b"\x16\x03\x01 tls hello\r\n\r\n"), HttpRequestKind::Invalid);
+/// ```
+pub fn classify_request(head: &[u8]) -> HttpRequestKind {
+    let window = &head[..head.len().min(MAX_HEADER_BYTES)];
+    let Some(end) = window.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if head.len() >= MAX_HEADER_BYTES {
+            HttpRequestKind::Invalid
+        } else {
+            HttpRequestKind::Incomplete
+        };
+    };
+    let Ok(text) = std::str::from_utf8(&window[..end]) else {
+        return HttpRequestKind::Invalid;
+    };
+    let mut lines = text.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (Some(method), Some(path), Some(version), None) =
+        (first.next(), first.next(), first.next(), first.next())
+    else {
+        return HttpRequestKind::Invalid;
+    };
+    if !version.starts_with("HTTP/1.")
+        || method.is_empty()
+        || !method.bytes().all(|b| b.is_ascii_uppercase())
+        || path.is_empty()
+    {
+        return HttpRequestKind::Invalid;
+    }
+    let upgrade = lines.any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("upgrade")
+                && value.trim().eq_ignore_ascii_case("websocket")
+        })
+    });
+    if upgrade {
+        HttpRequestKind::Upgrade
+    } else {
+        HttpRequestKind::Plain {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            head_len: end + 4,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,7 @@ mod transport;
 
 use std::time::Duration;
 
+pub use handshake::{HttpRequestKind, classify_request};
 pub use peer::{ClientTransport, PollReactor, WebSocketPeer};
 pub use transport::WebSocketTransport;
 
