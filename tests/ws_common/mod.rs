@@ -26,6 +26,8 @@ pub enum Event {
     Opened { protocol: String, url: String },
     /// The peer reached `Closed`.
     Closed { code: i32, reason: String },
+    /// A client sent the text `report:...` (a browser page's verdict).
+    Report(String),
 }
 
 /// A running echo server.
@@ -51,7 +53,7 @@ impl EchoServer {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left).expect("a Closed event") {
                 Event::Closed { code, reason } => return (code, reason),
-                Event::Opened { .. } => {}
+                Event::Opened { .. } | Event::Report(_) => {}
             }
         }
     }
@@ -165,7 +167,9 @@ fn run_echo(
                 } else {
                     None
                 };
-                if let Some(rest) = command.and_then(|c| c.strip_prefix("close:")) {
+                if let Some(rest) = command.and_then(|c| c.strip_prefix("report:")) {
+                    let _ = events.send(Event::Report(rest.to_owned()));
+                } else if let Some(rest) = command.and_then(|c| c.strip_prefix("close:")) {
                     let (code, reason) = rest.split_once(':').unwrap_or((rest, ""));
                     peer.close(code.parse().unwrap_or(1000), reason);
                 } else if let Some(n) = command.and_then(|c| c.strip_prefix("big:")) {
