@@ -109,6 +109,8 @@ pub struct WebSocketPeer<S: WebSocketTransport = StreamPeerTcp> {
     last_was_string: bool,
     /// tungstenite holds output the transport could not take yet.
     unflushed: bool,
+    /// Reading stopped because the inbound queue was full.
+    stalled: bool,
     role: Role,
     limits: Limits,
     close_code: i32,
@@ -259,6 +261,7 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
             queued_bytes: 0,
             last_was_string: false,
             unflushed: false,
+            stalled: false,
             role,
             limits: Limits::of(options),
             close_code: -1,
@@ -330,7 +333,15 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
         if self.unflushed {
             self.flush();
         }
-        self.read_frames();
+        // Fast path for a quiet peer (most of them, most ticks): nothing
+        // arrived, nothing was left undecoded, the connection is up. Skips
+        // tungstenite's read, which would only end in `WouldBlock`.
+        let quiet = !self.stalled
+            && self.stream.available_bytes() == 0
+            && self.stream.status() == Status::Connected;
+        if !quiet {
+            self.read_frames();
+        }
         self.timers();
     }
 
@@ -469,8 +480,13 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
             if self.queue.len() >= self.limits.max_packets
                 || self.queued_bytes >= self.limits.inbound
             {
-                return; // backpressure: resume once the application takes packets
+                // Backpressure: resume once the application takes packets.
+                // tungstenite may hold whole frames already, so the next
+                // `process` must read even if the transport has nothing new.
+                self.stalled = true;
+                return;
             }
+            self.stalled = false;
             let Some(ctx) = self.ctx.as_mut() else { return };
             let result = ctx.read(&mut Io(&mut self.stream));
             match result {
