@@ -36,6 +36,8 @@ mod report;
 mod server_lunanet;
 mod server_mio;
 mod server_tokio;
+#[cfg(feature = "websocket")]
+mod ws; // `--transport ws`: self-contained WebSocket load test
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -405,6 +407,10 @@ fn raise_nofile(peers: usize, quiet: bool) {
 }
 
 fn main() {
+    #[cfg(feature = "websocket")]
+    if let Some(code) = ws::run_if_selected() {
+        std::process::exit(code);
+    }
     let a = match args::parse(std::env::args().skip(1)) {
         Ok(Some(a)) => a,
         Ok(None) => {

@@ -618,10 +618,8 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
 
     fn timers(&mut self) {
         match self.phase {
-            Phase::Closing { deadline } => {
-                if Instant::now() >= deadline {
-                    self.drop_connection("closing handshake timeout".to_owned());
-                }
+            Phase::Closing { deadline } if Instant::now() >= deadline => {
+                self.drop_connection("closing handshake timeout".to_owned());
             }
             Phase::Open if !self.limits.heartbeat.is_zero() => {
                 let now = Instant::now();
@@ -667,9 +665,10 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
     ///   `Closing` or `Closed`.
     /// - `InvalidParameter`: text that is not UTF-8.
     /// - `OutOfBufferMemory`: the message does not fit in the outbound buffer
-    ///   now ([`current_outbound_buffered_amount`](Self::current_outbound_buffered_amount)
-    ///   + the frame > `outbound_buffer_size`); retry once it drained. A frame
-    ///   larger than the whole `outbound_buffer_size` can never be sent.
+    ///   now: [`current_outbound_buffered_amount`](Self::current_outbound_buffered_amount)
+    ///   plus the frame exceed `outbound_buffer_size`; retry once it drained.
+    ///   A frame larger than the whole `outbound_buffer_size` can never be
+    ///   sent.
     pub fn send(&mut self, data: &[u8], mode: WriteMode) -> Result<(), SocketError> {
         match self.phase {
             Phase::Open => {}

@@ -183,10 +183,10 @@ fn run_echo(
                     };
                     // Backpressure would drop an echo: the tests keep far
                     // below the outbound buffer, so a failure is a bug.
-                    if let Err(e) = peer.send(&packet, mode) {
-                        if peer.ready_state() == WsState::Open {
-                            panic!("echo failed: {e}");
-                        }
+                    if let Err(e) = peer.send(&packet, mode)
+                        && peer.ready_state() == WsState::Open
+                    {
+                        panic!("echo failed: {e}");
                     }
                 }
             }
