@@ -202,5 +202,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ws_chat: served {served_pages} page(s), {} client(s) connected at exit",
         clients.len()
     );
+    // Say goodbye properly: a Close frame (1001, going away), then wait
+    // (bounded) for the closing handshakes.
+    for client in &mut clients {
+        client.ws.close(1001, "server shutting down");
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline
+        && clients
+            .iter()
+            .any(|c| c.ws.ready_state() != WsState::Closed)
+    {
+        reactor.poll(Some(Duration::from_millis(20)))?;
+        for client in &mut clients {
+            client.ws.process();
+        }
+    }
     Ok(())
 }
