@@ -45,6 +45,7 @@
 //! let options = WebSocketOptions::default();
 //! let mut accepted: Option<WebSocketPeer<StreamPeerTcp>> = None;
 //! let mut echoed = None;
+//! let mut sent = false;
 //! let deadline = Instant::now() + Duration::from_secs(5);
 //! while echoed.is_none() && Instant::now() < deadline {
 //!     reactor.poll(Some(Duration::from_millis(10)))?;
@@ -58,8 +59,9 @@
 //!         }
 //!     }
 //!     client.process();
-//!     if client.ready_state() == WsState::Open && client.available_packet_count() == 0 {
-//!         client.send_text("hello").ok(); // ignore "not yet": sent once below
+//!     if client.ready_state() == WsState::Open && !sent {
+//!         client.send_text("hello")?;
+//!         sent = true;
 //!     }
 //!     if let Ok(packet) = client.get_packet() {
 //!         echoed = Some((packet, client.was_string_packet()));

@@ -624,10 +624,10 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
             Phase::Open if !self.limits.heartbeat.is_zero() => {
                 let now = Instant::now();
                 let interval = self.limits.heartbeat;
-                if now.duration_since(self.last_heard) >= interval * 3 {
+                let silence = interval.saturating_mul(3);
+                if now.duration_since(self.last_heard) >= silence {
                     self.drop_connection(format!(
-                        "nothing received for {:?} (3 heartbeat intervals)",
-                        interval * 3
+                        "nothing received for {silence:?} (3 heartbeat intervals)"
                     ));
                 } else if now.duration_since(self.last_ping) >= interval {
                     self.last_ping = now;
@@ -953,6 +953,173 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StreamPeer;
+    use crate::stream_peer::testing::{Pipe, garbage};
+
+    /// A transport over the test `Pipe`: "connected" until the remote closed
+    /// and everything was read.
+    struct TestStream {
+        pipe: Pipe,
+        shut: bool,
+    }
+
+    impl TestStream {
+        fn new() -> TestStream {
+            TestStream {
+                pipe: Pipe::new(),
+                shut: false,
+            }
+        }
+    }
+
+    impl StreamPeer for TestStream {
+        fn put_data(&mut self, data: &[u8]) -> Result<(), SocketError> {
+            self.pipe.put_data(data)
+        }
+        fn put_partial_data(&mut self, data: &[u8]) -> Result<usize, SocketError> {
+            self.pipe.put_partial_data(data)
+        }
+        fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
+            self.pipe.get_data(buf)
+        }
+        fn get_partial_data(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
+            self.pipe.get_partial_data(buf)
+        }
+        fn available_bytes(&self) -> usize {
+            self.pipe.available_bytes()
+        }
+        fn peek_data(&self, buf: &mut [u8]) -> usize {
+            self.pipe.peek_data(buf)
+        }
+        fn is_big_endian(&self) -> bool {
+            false
+        }
+        fn set_big_endian(&mut self, _: bool) {}
+    }
+
+    impl io::Read for TestStream {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.pipe.get_partial_data(buf) {
+                Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+                Ok(n) => Ok(n),
+                Err(SocketError::FileEof) => Ok(0),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+
+    impl io::Write for TestStream {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.pipe.put_data(buf)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl WebSocketTransport for TestStream {
+        fn status(&self) -> Status {
+            if self.shut || (self.pipe.closed && self.pipe.available_bytes() == 0) {
+                Status::None
+            } else {
+                Status::Connected
+            }
+        }
+        fn queued_output(&self) -> usize {
+            0
+        }
+        fn shut_down(&mut self) {
+            self.shut = true;
+        }
+        fn handle_id(&self) -> Option<HandleId> {
+            None
+        }
+        fn set_no_delay(&mut self, _: bool) -> Result<(), SocketError> {
+            Ok(())
+        }
+    }
+
+    const UPGRADE: &[u8] = b"GET /t HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+
+    /// A masked client frame.
+    fn client_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+        let mask = [9u8, 8, 7, 6];
+        match payload.len() {
+            n @ 0..=125 => f.push(0x80 | n as u8),
+            n => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        f
+    }
+
+    #[test]
+    fn frames_split_at_every_byte_arrive_whole() {
+        let mut bytes = UPGRADE.to_vec();
+        bytes.extend(client_frame(0x2, true, &[1, 2, 3]));
+        bytes.extend(client_frame(0x1, false, "hé".as_bytes()));
+        bytes.extend(client_frame(0x9, true, b"ping")); // between fragments
+        bytes.extend(client_frame(0x0, true, "llo".as_bytes()));
+        bytes.extend(client_frame(0x2, true, &[7; 300]));
+        for split in 1..bytes.len() {
+            let mut peer =
+                WebSocketPeer::accept_stream(TestStream::new(), &WebSocketOptions::default());
+            peer.stream.pipe.feed(&bytes[..split]);
+            peer.process();
+            peer.stream.pipe.feed(&bytes[split..]);
+            peer.process();
+            assert_eq!(peer.ready_state(), WsState::Open, "split {split}");
+            assert_eq!(peer.get_packet().unwrap(), [1, 2, 3]);
+            assert!(!peer.was_string_packet());
+            assert_eq!(peer.get_packet().unwrap(), "héllo".as_bytes());
+            assert!(peer.was_string_packet());
+            assert_eq!(peer.get_packet().unwrap(), [7; 300]);
+            assert_eq!(peer.get_packet(), Err(SocketError::Busy));
+            // The response, then the Pong (0x8A, 4 bytes "ping").
+            let tx = &peer.stream.pipe.tx;
+            let end = tx.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert_eq!(&tx[end..], [0x8A, 4, b'p', b'i', b'n', b'g']);
+        }
+    }
+
+    #[test]
+    fn garbage_after_the_upgrade_never_panics_and_stays_bounded() {
+        let mut options = WebSocketOptions::default();
+        options.inbound_buffer_size = 200;
+        options.max_queued_packets = 3;
+        for seed in 0..300u64 {
+            let mut bytes = garbage(seed, 600);
+            // Make plausible headers common: small masked binary/text frames.
+            for chunk in bytes.chunks_mut(37).step_by(2) {
+                if chunk.len() >= 2 {
+                    chunk[0] = 0x80 | (chunk[0] % 3);
+                    chunk[1] = 0x80 | (chunk[1] % 40);
+                }
+            }
+            let mut peer = WebSocketPeer::accept_stream(TestStream::new(), &options);
+            peer.stream.pipe.feed(UPGRADE);
+            for piece in bytes.chunks(usize::try_from(seed % 13 + 1).unwrap()) {
+                peer.stream.pipe.feed(piece);
+                peer.process();
+                assert!(peer.available_packet_count() <= 3);
+                assert!(peer.queued_bytes <= 200 + 200);
+                while let Ok(p) = peer.get_packet() {
+                    assert!(p.len() <= 200);
+                }
+            }
+            peer.stream.pipe.closed = true;
+            peer.process();
+            peer.process();
+            assert_eq!(peer.ready_state(), WsState::Closed, "seed {seed}");
+        }
+    }
 
     #[test]
     fn header_lengths() {
