@@ -1091,9 +1091,11 @@ mod tests {
 
     #[test]
     fn garbage_after_the_upgrade_never_panics_and_stays_bounded() {
-        let mut options = WebSocketOptions::default();
-        options.inbound_buffer_size = 200;
-        options.max_queued_packets = 3;
+        let options = WebSocketOptions {
+            inbound_buffer_size: 200,
+            max_queued_packets: 3,
+            ..WebSocketOptions::default()
+        };
         for seed in 0..300u64 {
             let mut bytes = garbage(seed, 600);
             // Make plausible headers common: small masked binary/text frames.
