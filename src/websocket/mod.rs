@@ -17,8 +17,10 @@
 //! # Memory and backpressure
 //!
 //! Nothing is preallocated per connection beyond a 1 KiB frame-reading
-//! buffer (tungstenite's default is 128 KiB): an idle open peer costs a few
-//! hundred bytes plus that buffer. Received messages wait in a queue bounded
+//! buffer (tungstenite's default is 128 KiB): an idle open server peer costs
+//! about 2 KiB of heap, its reactor entry included. tungstenite's buffers keep
+//! the size of the largest frame they handled (bounded by
+//! `inbound_buffer_size` for received frames). Received messages wait in a queue bounded
 //! by [`WebSocketOptions::inbound_buffer_size`] bytes and
 //! [`WebSocketOptions::max_queued_packets`] messages; while it is full the
 //! peer stops reading, so TCP flow control slows the sender. A message larger
