@@ -72,7 +72,9 @@ struct ClientHs {
 }
 
 /// A WebSocket connection (Godot 4's `WebSocketPeer`), client or server,
-/// over a lunanet byte stream `S` ([`StreamPeerTcp`] for `ws://`).
+/// over a lunanet byte stream `S`: a [`StreamPeerTcp`] taken from a server,
+/// or the [`ClientTransport`] that [`connect_to_url`](Self::connect_to_url)
+/// opens.
 ///
 /// # Driving it
 ///
@@ -98,7 +100,7 @@ struct ClientHs {
 /// connection, and reports that code with a reason saying what was wrong.
 ///
 /// See the [module documentation](super) for an example.
-pub struct WebSocketPeer<S: WebSocketTransport = StreamPeerTcp> {
+pub struct WebSocketPeer<S: WebSocketTransport = ClientTransport> {
     stream: S,
     /// tungstenite's codec and protocol state; `None` until the upgrade is
     /// done.
@@ -158,7 +160,7 @@ impl Limits {
     }
 }
 
-impl WebSocketPeer<StreamPeerTcp> {
+impl WebSocketPeer<ClientTransport> {
     /// Connects to a `ws://` URL with the default [`WebSocketOptions`]
     /// (Godot `connect_to_url`). The hostname is resolved without blocking
     /// (through [`StreamPeerTcp::connect_to_host`]); the peer is
@@ -243,7 +245,7 @@ impl WebSocketPeer<StreamPeerTcp> {
             protocols: options.supported_protocols.clone(),
             seen: 0,
         };
-        let mut peer = WebSocketPeer::new(tcp, options, Role::Client);
+        let mut peer = WebSocketPeer::new(ClientTransport::Tcp(tcp), options, Role::Client);
         peer.phase = Phase::ClientHandshake(Box::new(hs));
         peer.requested_url = url.to_owned();
         Ok(peer)
@@ -903,9 +905,100 @@ impl PollReactor for StreamPeerTcp {
     }
 }
 
-/// The stream a client [`WebSocketPeer`] runs over. Only TCP exists now; the
-/// `tls` feature adds TLS here.
-pub type ClientTransport = StreamPeerTcp;
+/// The stream a client [`WebSocketPeer`] from
+/// [`connect_to_url`](WebSocketPeer::connect_to_url) runs over: TCP for
+/// `ws://` (TLS for `wss://` once the `tls` feature exists). Every trait
+/// delegates to the stream inside.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientTransport {
+    /// `ws://`.
+    Tcp(StreamPeerTcp),
+}
+
+/// Runs `$e` with `$s` bound to the stream inside a [`ClientTransport`].
+macro_rules! each_transport {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            ClientTransport::Tcp($s) => $e,
+        }
+    };
+}
+
+impl crate::StreamPeer for ClientTransport {
+    fn put_data(&mut self, data: &[u8]) -> Result<(), SocketError> {
+        each_transport!(self, s => s.put_data(data))
+    }
+    fn put_partial_data(&mut self, data: &[u8]) -> Result<usize, SocketError> {
+        each_transport!(self, s => s.put_partial_data(data))
+    }
+    fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
+        each_transport!(self, s => s.get_data(buf))
+    }
+    fn get_partial_data(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
+        each_transport!(self, s => s.get_partial_data(buf))
+    }
+    fn available_bytes(&self) -> usize {
+        each_transport!(self, s => s.available_bytes())
+    }
+    fn peek_data(&self, buf: &mut [u8]) -> usize {
+        each_transport!(self, s => s.peek_data(buf))
+    }
+    fn is_big_endian(&self) -> bool {
+        each_transport!(self, s => crate::StreamPeer::is_big_endian(s))
+    }
+    fn set_big_endian(&mut self, big_endian: bool) {
+        each_transport!(self, s => crate::StreamPeer::set_big_endian(s, big_endian))
+    }
+    fn max_buffered_bytes(&self) -> usize {
+        each_transport!(self, s => crate::StreamPeer::max_buffered_bytes(s))
+    }
+    fn short_read_error(&mut self) -> SocketError {
+        each_transport!(self, s => crate::StreamPeer::short_read_error(s))
+    }
+}
+
+impl io::Read for ClientTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        each_transport!(self, s => s.read(buf))
+    }
+}
+
+impl io::Write for ClientTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        each_transport!(self, s => s.write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        each_transport!(self, s => s.flush())
+    }
+}
+
+impl WebSocketTransport for ClientTransport {
+    fn status(&self) -> Status {
+        each_transport!(self, s => WebSocketTransport::status(s))
+    }
+    fn queued_output(&self) -> usize {
+        each_transport!(self, s => s.queued_output())
+    }
+    fn advance(&mut self) -> Result<(), SocketError> {
+        each_transport!(self, s => s.advance())
+    }
+    fn shut_down(&mut self) {
+        each_transport!(self, s => s.shut_down())
+    }
+    fn handle_id(&self) -> Option<HandleId> {
+        each_transport!(self, s => s.handle_id())
+    }
+    fn set_no_delay(&mut self, enabled: bool) -> Result<(), SocketError> {
+        each_transport!(self, s => WebSocketTransport::set_no_delay(s, enabled))
+    }
+}
+
+impl PollReactor for ClientTransport {
+    fn poll_reactor(&self) -> Result<(), SocketError> {
+        each_transport!(self, s => s.poll_reactor())
+    }
+}
 
 /// `put_packet` sends a binary message; `get_packet` returns one message of
 /// either kind (check [`WebSocketPeer::was_string_packet`]).
