@@ -51,8 +51,10 @@
 //! - getters such as [`StreamPeerTcp::status`] and
 //!   [`StreamPeerTcp::available_bytes`] never do I/O.
 //!
-//! See `docs/architecture.md` in the repository for the path of a byte and the
-//! edge-triggered rules.
+//! The repository's `docs/contract.md` states the whole public contract (what
+//! every call does and never does); `docs/architecture.md` shows the layers
+//! (a socket-free connection state machine driven by the reactor), the path of
+//! a byte and the state diagram.
 //!
 //! ## Two ways to write the loop
 //!
@@ -62,17 +64,17 @@
 //! **Tick loop with the ready set** — sleep in [`Reactor::poll`] until the next
 //! tick or the next packet, then visit only the peers that changed
 //! ([`Reactor::drain_ready`]): with 10 000 mostly idle peers a tick costs
-//! O(active peers).
+//! O(active peers). Keep your per-player values in a [`PeerMap`]: indexed by
+//! the [`HandleId`] without hashing.
 //!
 //! ```
-//! use std::collections::HashMap;
 //! use std::time::{Duration, Instant};
-//! use lunanet::{HandleId, Reactor, StreamPeerTcp, TcpServer};
+//! use lunanet::{PeerMap, Reactor, StreamPeerTcp, TcpServer};
 //!
 //! let reactor = Reactor::new()?;
 //! let mut server = TcpServer::new(&reactor);
 //! server.listen(0, "127.0.0.1")?;
-//! let mut players: HashMap<HandleId, StreamPeerTcp> = HashMap::new();
+//! let mut players: PeerMap<StreamPeerTcp> = PeerMap::new();
 //! let mut ready = Vec::new();
 //! let tick = Duration::from_millis(33);
 //! let mut next_tick = Instant::now() + tick;
@@ -84,7 +86,7 @@
 //!     }
 //!     reactor.drain_ready(&mut ready);
 //!     for id in ready.drain(..) {
-//!         if let Some(player) = players.get_mut(&id) {
+//!         if let Some(player) = players.get_mut(id) {
 //!             let mut input = [0u8; 256];
 //!             let _n = player.get_partial_data(&mut input);
 //!             // ... apply input ...
@@ -148,28 +150,30 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-mod buffer;
 mod config;
-mod conn;
+mod core;
 mod error;
 pub mod ip;
-mod net;
 mod packet;
-mod peer;
+mod peer_map;
 mod reactor;
-mod server;
 mod stream_peer;
+mod sys;
+mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
+pub use crate::core::Status;
 pub use config::Config;
-pub use conn::Status;
 pub use error::SocketError;
 pub use ip::{Host, IpAddress, IpType, Resolver, ResolverId, ResolverStatus};
 pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
-pub use peer::StreamPeerTcp;
+pub use peer_map::{PeerMap, PeerMapIter, PeerMapIterMut};
 pub use reactor::{HandleId, Reactor, ReactorWaker};
-pub use server::TcpServer;
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+pub use tcp::peer::StreamPeerTcp;
+pub use tcp::server::TcpServer;
 #[cfg(feature = "websocket")]
 pub use websocket::{WebSocketOptions, WebSocketPeer, WriteMode, WsState};

@@ -36,8 +36,10 @@ mod report;
 mod server_lunanet;
 mod server_mio;
 mod server_tokio;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "websocket")]
-mod ws; // `--transport ws`: self-contained WebSocket load test
+mod ws; // `--transport ws`: self-contained WebSocket load test // --transport tls (self-contained)
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -409,6 +411,10 @@ fn raise_nofile(peers: usize, quiet: bool) {
 fn main() {
     #[cfg(feature = "websocket")]
     if let Some(code) = ws::run_if_selected() {
+        std::process::exit(code);
+    }
+    #[cfg(feature = "tls")]
+    if let Some(code) = tls::dispatch() {
         std::process::exit(code);
     }
     let a = match args::parse(std::env::args().skip(1)) {

@@ -110,6 +110,17 @@ impl ByteQueue {
         &mut self.storage[tail..end.max(tail)]
     }
 
+    /// All the storage, when the queue is empty (`None` otherwise): the
+    /// steady-traffic read lands here. The storage never exceeds the limit.
+    #[inline(always)]
+    pub(crate) fn empty_storage_mut(&mut self) -> Option<&mut [u8]> {
+        if self.head != self.tail {
+            return None;
+        }
+        debug_assert!(self.head == 0 && self.storage.len() <= self.limit);
+        Some(&mut self.storage)
+    }
+
     /// Marks `n` bytes written into [`ByteQueue::spare_mut`] as live.
     #[inline]
     pub(crate) fn commit(&mut self, n: usize) {

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::reactor::Key;
-use crate::{HandleId, IpAddress, Reactor, SocketError, StreamPeerTcp, net};
+use crate::reactor::{Key, ServerSlot};
+use crate::{HandleId, IpAddress, Reactor, SocketError, StreamPeerTcp, sys};
 
 /// A listening TCP socket whose connections become [`StreamPeerTcp`]s of the
 /// same [`Reactor`] (Godot's `TCPServer`).
@@ -76,7 +76,7 @@ impl TcpServer {
         if self.key.is_some() {
             return Err(SocketError::AlreadyInit);
         }
-        let local = net::LocalAddr::new(bind_address.into(), port)?;
+        let local = sys::LocalAddr::new(bind_address.into(), port)?;
         let key = self.reactor.inner.borrow_mut().listen(local)?;
         self.key = Some(key);
         Ok(())
@@ -165,7 +165,7 @@ impl TcpServer {
         self.with(|s| s.refused).unwrap_or(0)
     }
 
-    fn with<R>(&self, f: impl FnOnce(&crate::reactor::ServerSlot) -> R) -> Option<R> {
+    fn with<R>(&self, f: impl FnOnce(&ServerSlot) -> R) -> Option<R> {
         let key = self.key?;
         self.reactor.inner.borrow().server(key).map(f)
     }

@@ -6,8 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::reactor::{Bound, Key};
-use crate::{HandleId, Host, IpAddress, Reactor, SocketError, Status, StreamPeer, net};
+use crate::reactor::{Bound, Key, PeerSlot};
+use crate::{HandleId, Host, IpAddress, Reactor, SocketError, Status, StreamPeer, sys};
 
 /// A TCP connection driven by a [`Reactor`] (Luna's `streamPeerTCP`, Godot's
 /// `StreamPeerTCP`).
@@ -112,8 +112,8 @@ impl StreamPeerTcp {
         if self.bound.is_some() || self.status() != Status::None {
             return Err(SocketError::AlreadyInit);
         }
-        let mut local = net::LocalAddr::new(host.into(), port)?;
-        let socket = net::bound_socket(local, false)?;
+        let mut local = sys::LocalAddr::new(host.into(), port)?;
+        let socket = sys::bound_socket(local, false)?;
         // Keep the port the OS chose so later attempts (other addresses of a
         // hostname) bind the same one.
         if let Some(addr) = socket.local_addr().ok().and_then(|a| a.as_socket()) {
@@ -163,7 +163,7 @@ impl StreamPeerTcp {
         self.release();
         let no_delay = self
             .no_delay
-            .unwrap_or_else(|| self.reactor.inner.borrow().cx.config.no_delay);
+            .unwrap_or_else(|| self.reactor.inner.borrow().config.no_delay);
         let bound = self.bound.take();
         let key = self
             .reactor
@@ -175,34 +175,62 @@ impl StreamPeerTcp {
     }
 
     /// Processes the events of the whole reactor without blocking (Godot's
-    /// `poll()`): equivalent to `reactor().poll(Some(Duration::ZERO))`.
+    /// `poll()`, `reactor().poll(Some(Duration::ZERO))`), then reports this
+    /// peer's own failure, as Luna's `Poll()` returns a `SocketError`.
     ///
     /// # Errors
-    /// Only if the OS poller itself fails.
+    /// While the peer is in `Status::Error`, its [`error`](Self::error) (every
+    /// call, until the peer is disconnected or connects again); `Failed` if the
+    /// OS poller itself fails.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use lunanet::{Reactor, SocketError, Status, StreamPeerTcp};
+    ///
+    /// // A port nobody listens on: the connection is refused.
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    /// let reactor = Reactor::new()?;
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// peer.connect_to_host("127.0.0.1", port)?;
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// let outcome = loop {
+    ///     if let Err(e) = peer.poll() { break e; }
+    ///     assert!(Instant::now() < deadline, "no outcome");
+    ///     std::thread::sleep(Duration::from_millis(1)); // a game would run a frame
+    /// };
+    /// assert_eq!(outcome, SocketError::ConnectFailed);
+    /// assert_eq!(peer.status(), Status::Error);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn poll(&self) -> Result<(), SocketError> {
-        self.reactor.poll(Some(Duration::ZERO)).map(|_| ())
+        self.reactor.poll(Some(Duration::ZERO))?;
+        match self.status() {
+            Status::Error => Err(self.error().unwrap_or(SocketError::ConnectionClosed)),
+            _ => Ok(()),
+        }
     }
 
     /// The connection status. No side effects.
     #[inline]
     pub fn status(&self) -> Status {
-        self.with(|p| p.conn.status).unwrap_or(Status::None)
+        self.with(|p| p.conn.status()).unwrap_or(Status::None)
     }
 
     /// Why the peer is in `Status::Error` (`None` otherwise).
     pub fn error(&self) -> Option<SocketError> {
-        self.with(|p| p.conn.error).flatten()
+        self.with(|p| p.conn.error()).flatten()
     }
 
     /// The OS-level cause behind [`error`](Self::error), when there was one:
     /// `ConnectionRefused`, `TimedOut` (connect timeout), `ConnectionReset`,
     /// `NotFound` (hostname did not resolve)...
     pub fn error_kind(&self) -> Option<io::ErrorKind> {
-        self.with(|p| p.conn.error_kind).flatten()
+        self.with(|p| p.conn.error_kind()).flatten()
     }
 
-    /// The remote address; invalid when there is none (status `None`, or still
-    /// resolving).
+    /// The remote address (see [`remote_addr`](Self::remote_addr): kept after
+    /// the connection closed); invalid when there is none (never connected,
+    /// still resolving, or disconnected).
     pub fn connected_host(&self) -> IpAddress {
         self.remote_addr()
             .map_or(IpAddress::invalid(), |a| IpAddress::from(a.ip()))
@@ -213,12 +241,30 @@ impl StreamPeerTcp {
         self.remote_addr().map_or(0, |a| a.port())
     }
 
-    /// The remote socket address, when connected or connecting.
+    /// The remote socket address, for the connection's whole lifetime: while
+    /// connecting (the address being tried), connected, and after it closed or
+    /// failed (so "who left?" has an answer); `None` before connecting, while
+    /// a hostname is still resolving, and after `disconnect_from_host`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lunanet::{Reactor, StreamPeerTcp, TcpServer};
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let mut server = TcpServer::new(&reactor);
+    /// server.listen(0, "127.0.0.1")?;
+    /// let mut peer = StreamPeerTcp::new(&reactor);
+    /// assert_eq!(peer.remote_addr(), None);
+    /// peer.connect_to_host("127.0.0.1", server.local_port())?;
+    /// peer.wait_connected(Duration::from_secs(5))?;
+    /// let addr = peer.remote_addr().expect("connected");
+    /// assert_eq!(addr.port(), server.local_port());
+    /// peer.disconnect_from_host();
+    /// assert_eq!(peer.remote_addr(), None);
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        if self.status() == Status::None {
-            return None;
-        }
-        self.with(|p| p.remote).flatten()
+        self.with(|p| p.conn.remote()).flatten()
     }
 
     /// The local port of the socket (bound, connecting or connected); 0 when
@@ -227,9 +273,8 @@ impl StreamPeerTcp {
         if let Some(b) = &self.bound {
             return b.local.addr.port();
         }
-        let inner = self.reactor.inner.borrow();
-        self.key
-            .and_then(|k| inner.peer_local_addr(k))
+        self.with(|p| p.conn.local_addr())
+            .flatten()
             .map_or(0, |a| a.port())
     }
 
@@ -277,7 +322,7 @@ impl StreamPeerTcp {
         self.put(data, true)
     }
 
-    #[inline]
+    #[inline(always)]
     fn put(&mut self, data: &[u8], partial: bool) -> Result<usize, SocketError> {
         let key = self.key.ok_or(SocketError::SocketInvalid)?;
         self.reactor.inner.borrow_mut().put(key, data, partial)
@@ -308,7 +353,7 @@ impl StreamPeerTcp {
         self.get(buf, true)
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, buf: &mut [u8], partial: bool) -> Result<usize, SocketError> {
         let key = self.key.ok_or(SocketError::SocketInvalid)?;
         self.reactor.inner.borrow_mut().get(key, buf, partial)
@@ -317,27 +362,26 @@ impl StreamPeerTcp {
     /// Copies up to `buf.len()` received bytes into `buf` without consuming
     /// them; returns how many.
     pub fn peek_data(&self, buf: &mut [u8]) -> usize {
-        self.key
-            .map_or(0, |k| self.reactor.inner.borrow().peek(k, buf))
+        self.with(|p| p.conn.peek(buf)).unwrap_or(0)
     }
 
     /// Bytes received and buffered by the last reactor pass, ready for `get_*`.
     /// No syscall.
     #[inline]
     pub fn available_bytes(&self) -> usize {
-        self.with(|p| p.conn.rx.len()).unwrap_or(0)
+        self.with(|p| p.conn.available()).unwrap_or(0)
     }
 
     /// Bytes accepted by `put_*` that the kernel has not taken yet.
     #[inline]
     pub fn pending_write_bytes(&self) -> usize {
-        self.with(|p| p.conn.tx.len()).unwrap_or(0)
+        self.with(|p| p.conn.pending_write()).unwrap_or(0)
     }
 
     /// The most bytes this peer can buffer for reading (the reactor's
     /// [`read_buffer_limit`](crate::Config::read_buffer_limit)).
     pub fn read_buffer_limit(&self) -> usize {
-        self.reactor.inner.borrow().cx.config.read_buffer_limit
+        self.reactor.inner.borrow().config.read_buffer_limit
     }
 
     /// Enables or disables Nagle's algorithm being off (`TCP_NODELAY`) for this
@@ -431,11 +475,11 @@ impl StreamPeerTcp {
     }
 
     fn input_finished(&self) -> bool {
-        self.with(|p| p.conn.fin_received).unwrap_or(true)
+        self.with(|p| p.conn.fin_received()).unwrap_or(true)
     }
 
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&crate::reactor::PeerSlot) -> R) -> Option<R> {
+    fn with<R>(&self, f: impl FnOnce(&PeerSlot) -> R) -> Option<R> {
         let key = self.key?;
         self.reactor.inner.borrow().peer(key).map(f)
     }

@@ -1,12 +1,99 @@
-//! Socket creation with socket2: the only place that knows about address
-//! families, dual-stack sockets, socket options and non-blocking connect.
+//! Every OS call of the crate, in one module (mio's `sys/` habit): socket
+//! creation with socket2 (address families, dual stack, options, bind,
+//! non-blocking connect), registration with the poller, the wait, accept,
+//! and the [`Transport`] implementation that lets the socket-free
+//! [`Connection`](crate::core::Connection) read, write and shut down a mio socket.
+//!
+//! The rest of the crate decides; this module only carries out.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::time::Duration;
 
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::core::Transport;
 use crate::{IpAddress, SocketError};
+
+/// The connection socket type the reactor drives.
+pub(crate) type Stream = TcpStream;
+/// The listening socket type.
+pub(crate) type Listener = TcpListener;
+
+impl Transport for TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+
+    /// As mio documents for `TcpStream::connect`: on an event, `take_error()`
+    /// reports a failure; otherwise `peer_addr()` succeeds once connected and
+    /// fails with `NotConnected` while still in progress (a spurious wake-up).
+    fn connect_outcome(&mut self) -> io::Result<Option<SocketAddr>> {
+        match self.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match self.peer_addr() {
+                Ok(addr) => Ok(Some(addr)),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(None),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        TcpStream::local_addr(self).ok()
+    }
+}
+
+/// Registers a connection socket for both directions, once for its lifetime
+/// (edge-triggered: no `epoll_ctl` per message).
+pub(crate) fn register_stream(
+    registry: &Registry,
+    sock: &mut TcpStream,
+    token: Token,
+) -> io::Result<()> {
+    registry.register(sock, token, Interest::READABLE | Interest::WRITABLE)
+}
+
+/// Registers a listening socket for incoming connections.
+pub(crate) fn register_listener(
+    registry: &Registry,
+    listener: &mut TcpListener,
+    token: Token,
+) -> io::Result<()> {
+    registry.register(listener, token, Interest::READABLE)
+}
+
+/// `epoll_wait`: an interrupted wait (`EINTR`) counts as a wait with no events.
+pub(crate) fn wait(
+    poll: &mut Poll,
+    events: &mut Events,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
+    match poll.poll(events, timeout) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Accepts one connection.
+pub(crate) fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    listener.accept()
+}
+
+/// Sets `TCP_NODELAY` on a connection socket.
+pub(crate) fn set_no_delay(sock: &TcpStream, on: bool) -> io::Result<()> {
+    sock.set_nodelay(on)
+}
+
+/// The local address of a listener.
+pub(crate) fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+    listener.local_addr()
+}
 
 /// A local address to bind, from a Luna `IpAddress` and a port.
 ///
@@ -154,13 +241,64 @@ fn is_in_progress(e: &io::Error) -> bool {
 }
 
 /// Turns a socket2 socket into a mio stream.
-pub(crate) fn into_mio_stream(socket: Socket) -> mio::net::TcpStream {
-    mio::net::TcpStream::from_std(std::net::TcpStream::from(socket))
+pub(crate) fn into_mio_stream(socket: Socket) -> TcpStream {
+    TcpStream::from_std(std::net::TcpStream::from(socket))
 }
 
 /// Turns a socket2 socket into a mio listener.
-pub(crate) fn into_mio_listener(socket: Socket) -> mio::net::TcpListener {
-    mio::net::TcpListener::from_std(std::net::TcpListener::from(socket))
+pub(crate) fn into_mio_listener(socket: Socket) -> TcpListener {
+    TcpListener::from_std(std::net::TcpListener::from(socket))
+}
+
+/// Opens a socket bound to `local` and listening with `backlog`.
+pub(crate) fn listener(local: LocalAddr, backlog: u32) -> Result<TcpListener, SocketError> {
+    let socket = bound_socket(local, true)?;
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    socket.listen(backlog).map_err(|e| {
+        log::debug!("listen on {}: {e}", local.addr);
+        match e.kind() {
+            io::ErrorKind::AddrInUse => SocketError::BindFailed,
+            _ => SocketError::from_init(&e),
+        }
+    })?;
+    Ok(into_mio_listener(socket))
+}
+
+/// Opens a socket for one connect attempt towards `target` (reusing the
+/// socket `bind()` prepared, or binding like it), starts the non-blocking
+/// connect and registers the socket with `token`.
+///
+/// Returns the stream and, when `connect(2)` failed at once, its error kind
+/// (observed by the state machine at the next pass).
+pub(crate) fn dial(
+    registry: &Registry,
+    token: Token,
+    bound: Option<Socket>,
+    bind: Option<LocalAddr>,
+    no_delay: bool,
+    target: SocketAddr,
+) -> io::Result<(TcpStream, Option<io::ErrorKind>)> {
+    let socket = match (bound, bind) {
+        (Some(socket), _) => socket,
+        (None, Some(local)) => bound_socket(local, false).map_err(io::Error::from)?,
+        (None, None) => tcp_socket(&target)?,
+    };
+    let target = target_for(&socket, target).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not reachable from the bound address family",
+        )
+    })?;
+    if let Err(e) = socket.set_tcp_nodelay(no_delay) {
+        log::debug!("set_nodelay: {e}");
+    }
+    let started = start_connect(&socket, target);
+    let mut sock = into_mio_stream(socket);
+    if let Err(e) = register_stream(registry, &mut sock, token) {
+        log::error!("register {target}: {e}");
+        return Err(e);
+    }
+    Ok((sock, started.err().map(|e| e.kind())))
 }
 
 /// Whether an accept error is the process or system running out of

@@ -19,28 +19,22 @@
 //! assert_eq!(ip::resolve_hostname("localhost", IpType::Ipv4)?, addr);
 //! # Ok::<(), lunanet::SocketError>(())
 //! ```
+//!
+//! Layout: this file holds the address types ([`IpAddress`], [`IpType`],
+//! [`Host`]); `resolve.rs` the blocking lookups and the process-wide cache;
+//! `resolver.rs` the non-blocking [`Resolver`] queue and its worker thread.
 
-use std::collections::{HashMap, VecDeque};
+mod resolve;
+mod resolver;
+
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
-use std::panic::{self, AssertUnwindSafe};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread;
 
 use crate::SocketError;
 
-/// How many items a [`Resolver`] holds at once (Godot's `RESOLVER_MAX_QUERIES`).
-///
-/// An item counts from [`Resolver::queue`] until it is erased
-/// ([`Resolver::erase`] or [`Resolver::take_addresses`]); one more is refused
-/// with [`SocketError::Busy`].
-///
-/// ```
-/// assert_eq!(lunanet::ip::RESOLVER_MAX_QUERIES, 256);
-/// ```
-pub const RESOLVER_MAX_QUERIES: usize = 256;
+pub use resolve::{clear_cache, resolve_hostname, resolve_hostname_addresses};
+pub use resolver::{RESOLVER_MAX_QUERIES, Resolver, ResolverId, ResolverStatus};
 
 /// The longest hostname DNS can carry (RFC 1035: 255 octets on the wire, i.e.
 /// 253 characters in text form without the trailing dot).
@@ -48,11 +42,6 @@ const MAX_NAME_LEN: usize = 253;
 
 /// The longest label (the part between two dots) DNS can carry (RFC 1035).
 const MAX_LABEL_LEN: usize = 63;
-
-/// Bound on the number of cached lookups. The cache never expires entries (as
-/// Godot's), so without a bound a server resolving names chosen by its users
-/// would grow it forever; when full it is emptied, which only costs a new lookup.
-const MAX_CACHED_LOOKUPS: usize = 1024;
 
 /// Which address family a lookup should return (Godot's `IP.Type`).
 ///
@@ -503,678 +492,15 @@ fn check_hostname(name: &str) -> Result<(), SocketError> {
     Ok(())
 }
 
-/// Resolves `host` to its first address of type `ip_type`, blocking the caller
-/// (use a [`Resolver`] to avoid blocking).
-///
-/// Same rules as [`resolve_hostname_addresses`], of which this returns the
-/// first element.
-///
-/// ```
-/// use lunanet::{ip, IpAddress, IpType, SocketError};
-///
-/// assert_eq!(ip::resolve_hostname("localhost", IpType::Ipv4)?, IpAddress::new_v4(127, 0, 0, 1));
-/// assert_eq!(ip::resolve_hostname("::1", IpType::Any)?, IpAddress::from("::1"));
-/// assert_eq!(ip::resolve_hostname("::1", IpType::Ipv4), Err(SocketError::InvalidIpAddress));
-/// # Ok::<(), SocketError>(())
-/// ```
-pub fn resolve_hostname(host: &str, ip_type: IpType) -> Result<IpAddress, SocketError> {
-    let addresses = resolve_hostname_addresses(host, ip_type)?;
-    // Never empty: an empty lookup is an error, and only non-empty ones are cached.
-    addresses
-        .first()
-        .copied()
-        .ok_or(SocketError::InvalidIpAddress)
-}
-
-/// Resolves `host` to all its addresses of type `ip_type`, blocking the caller
-/// (use a [`Resolver`] to avoid blocking).
-///
-/// - An IP literal is returned as is, without a lookup, if it is of the
-///   requested type. IPv4-mapped IPv6 literals count as IPv4.
-/// - A name is first checked as [`Host::check`] does, then looked up in the
-///   process-wide cache, then resolved with the system resolver (`getaddrinfo`
-///   through [`std::net::ToSocketAddrs`], so `/etc/hosts` applies). The
-///   addresses keep the system's order (its preference, e.g. RFC 6724), without
-///   duplicates, filtered by `ip_type` ([`IpType::None`] is [`IpType::Any`]).
-///   Only successful lookups are cached, keyed by the ASCII-lowercased name and
-///   the type; entries stay until [`clear_cache`].
-///
-/// Errors: [`SocketError::InvalidIpAddress`] for the wildcard, a literal of the
-/// other family, an impossible name, a failed lookup, or a lookup that found no
-/// address of the requested type.
-///
-/// ```
-/// use lunanet::{ip, IpAddress, IpType};
-///
-/// let all = ip::resolve_hostname_addresses("localhost", IpType::Any)?;
-/// assert!(all.iter().all(|a| a.to_ip_addr().is_some_and(|ip| ip.is_loopback())));
-/// assert!(ip::resolve_hostname_addresses("localhost", IpType::Ipv4)?
-///     .contains(&IpAddress::new_v4(127, 0, 0, 1)));
-/// # Ok::<(), lunanet::SocketError>(())
-/// ```
-pub fn resolve_hostname_addresses(
-    host: &str,
-    ip_type: IpType,
-) -> Result<Vec<IpAddress>, SocketError> {
-    match resolve_without_lookup(host, ip_type)? {
-        Some(addresses) => Ok(addresses),
-        None => lookup(host, ip_type),
-    }
-}
-
-/// Empties the process-wide resolution cache: the entries of `host` (all
-/// types; the name is compared case-insensitively), or every entry for `None`.
-///
-/// The cache is shared by the blocking functions and every [`Resolver`].
-/// `Some("")` matches no entry (Godot uses `""` for "everything"; here that is
-/// `None`).
-///
-/// ```
-/// use lunanet::{ip, IpType};
-///
-/// ip::resolve_hostname("localhost", IpType::Any)?;
-/// ip::clear_cache(Some("localhost")); // the next lookup asks the system again
-/// ip::clear_cache(None);              // forget everything
-/// # Ok::<(), lunanet::SocketError>(())
-/// ```
-pub fn clear_cache(host: Option<&str>) {
-    let mut cache = cache();
-    match host {
-        None => cache.clear(),
-        Some(host) => {
-            for ip_type in [IpType::Ipv4, IpType::Ipv6, IpType::Any] {
-                cache.remove(&cache_key(host, ip_type));
-            }
-        }
-    }
-}
-
-/// Cache key: DNS names are case-insensitive (ASCII only), and `None` resolves
-/// exactly like `Any`.
-type CacheKey = (String, IpType);
-
-fn cache_key(host: &str, ip_type: IpType) -> CacheKey {
-    let ip_type = match ip_type {
-        IpType::None => IpType::Any,
-        t => t,
-    };
-    (host.to_ascii_lowercase(), ip_type)
-}
-
-/// The process-wide cache of successful lookups. A panic while it was locked
-/// cannot leave it inconsistent (every update is a single map operation), so a
-/// poisoned lock is simply taken over.
-fn cache() -> MutexGuard<'static, HashMap<CacheKey, Vec<IpAddress>>> {
-    static CACHE: OnceLock<Mutex<HashMap<CacheKey, Vec<IpAddress>>>> = OnceLock::new();
-    CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Everything resolution can decide without asking the system: the answer for
-/// literals and cache hits (`Some`), an error for impossible input, or `None`
-/// when a real lookup is needed.
-fn resolve_without_lookup(
-    host: &str,
-    ip_type: IpType,
-) -> Result<Option<Vec<IpAddress>>, SocketError> {
-    match Host::from(host) {
-        Host::Address(a) if a.is_of_type(ip_type) => Ok(Some(vec![a])),
-        Host::Address(_) => Err(SocketError::InvalidIpAddress),
-        Host::Name(name) => {
-            check_hostname(&name)?;
-            Ok(cache().get(&cache_key(&name, ip_type)).cloned())
-        }
-    }
-}
-
-/// Asks the system resolver (blocking, without holding any lock so that other
-/// threads keep using the cache and the resolver queue) and caches a success.
-fn lookup(host: &str, ip_type: IpType) -> Result<Vec<IpAddress>, SocketError> {
-    let found = match (host, 0u16).to_socket_addrs() {
-        Ok(found) => found,
-        Err(e) => {
-            log::debug!("resolving {host:?} failed: {e}");
-            return Err(SocketError::InvalidIpAddress);
-        }
-    };
-    let mut addresses: Vec<IpAddress> = Vec::new();
-    for sa in found {
-        let a = IpAddress::from(sa.ip());
-        // getaddrinfo repeats an address once per socket type unless hinted,
-        // and the list is short, so a linear scan is the cheapest dedup.
-        if a.is_of_type(ip_type) && !addresses.contains(&a) {
-            addresses.push(a);
-        }
-    }
-    if addresses.is_empty() {
-        log::debug!("resolving {host:?}: no {ip_type:?} address");
-        return Err(SocketError::InvalidIpAddress);
-    }
-    let key = cache_key(host, ip_type);
-    let mut cache = cache();
-    if cache.len() >= MAX_CACHED_LOOKUPS && !cache.contains_key(&key) {
-        cache.clear();
-    }
-    cache.insert(key, addresses.clone());
-    Ok(addresses)
-}
-
-/// The state of a [`Resolver`] item (Godot's `IP.ResolverStatus`).
-///
-/// ```
-/// use lunanet::{IpType, Resolver, ResolverStatus};
-///
-/// let resolver = Resolver::new();
-/// let id = resolver.queue("127.0.0.1", IpType::Any)?;
-/// assert_eq!(resolver.status(id), ResolverStatus::Done);
-/// resolver.erase(id);
-/// assert_eq!(resolver.status(id), ResolverStatus::None);
-/// # Ok::<(), lunanet::SocketError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ResolverStatus {
-    /// No such item: never queued, erased, or taken.
-    #[default]
-    None,
-    /// The lookup has not finished yet.
-    Waiting,
-    /// Resolved: [`Resolver::addresses`] has at least one address.
-    Done,
-    /// The lookup failed or found no address of the requested type. The item
-    /// stays until erased.
-    Error,
-}
-
-/// Identifies an item of a [`Resolver`].
-///
-/// Ids are never reused: once an item is erased its id reports
-/// [`ResolverStatus::None`] forever, even after its slot holds a new item, and
-/// an id given to another `Resolver` is unknown to this one.
-///
-/// ```
-/// use lunanet::{IpType, Resolver, ResolverStatus};
-///
-/// let resolver = Resolver::new();
-/// let old = resolver.queue("::1", IpType::Any)?;
-/// resolver.erase(old);
-/// let new = resolver.queue("::1", IpType::Any)?;
-/// assert_ne!(old, new);
-/// assert_eq!(resolver.status(old), ResolverStatus::None);
-/// # Ok::<(), lunanet::SocketError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ResolverId {
-    /// Index in the resolver's table.
-    slot: u32,
-    /// Process-wide unique serial of the item, to detect stale ids.
-    serial: u64,
-}
-
-/// Non-blocking hostname resolution (Godot's `IP` resolver queue): queue a name,
-/// poll its [`status`](Self::status), read or take its addresses, erase it.
-///
-/// - [`queue`](Self::queue) never blocks on a lookup. IP literals and cache hits
-///   are [`ResolverStatus::Done`] at once; other names are resolved, one at a
-///   time in queue order, by a background thread named `lunanet-resolver`,
-///   started on the first lookup that needs it.
-/// - At most [`RESOLVER_MAX_QUERIES`] items exist at once; an item lives until
-///   [`erase`](Self::erase) or [`take_addresses`](Self::take_addresses).
-/// - Lookups share the process-wide cache with [`resolve_hostname`].
-/// - Every method takes `&self` and the resolver is `Send + Sync`.
-/// - Dropping the resolver does not wait for a lookup in progress: the thread
-///   finishes it (a `getaddrinfo` cannot be interrupted), drops the result and
-///   exits.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use lunanet::{IpAddress, IpType, Resolver, ResolverStatus};
-///
-/// let resolver = Resolver::new();
-/// let id = resolver.queue("localhost", IpType::Ipv4)?;
-/// let deadline = Instant::now() + Duration::from_secs(10);
-/// while resolver.status(id) == ResolverStatus::Waiting && Instant::now() < deadline {
-///     std::thread::sleep(Duration::from_millis(1)); // a game would do a tick here
-/// }
-/// assert_eq!(resolver.status(id), ResolverStatus::Done);
-/// assert_eq!(resolver.address(id), IpAddress::new_v4(127, 0, 0, 1));
-/// assert_eq!(resolver.take_addresses(id), Some(vec![IpAddress::new_v4(127, 0, 0, 1)]));
-/// assert_eq!(resolver.status(id), ResolverStatus::None);
-/// # Ok::<(), lunanet::SocketError>(())
-/// ```
-pub struct Resolver {
-    shared: Arc<Shared>,
-}
-
-/// What the resolver and its worker thread share.
-struct Shared {
-    state: Mutex<State>,
-    /// Signalled when the worker has something to do (an item, or shutdown).
-    work: Condvar,
-    /// Raised whenever an item completes, cleared by `has_completed`.
-    completed: AtomicBool,
-}
-
-struct State {
-    /// Item table; grows up to `RESOLVER_MAX_QUERIES` slots and reuses free ones.
-    slots: Vec<Option<Item>>,
-    /// Number of `Some` slots.
-    live: usize,
-    /// Waiting items not yet picked up by the worker, in queue order. Erasing a
-    /// waiting item removes it here, so this never outgrows the table.
-    pending: VecDeque<ResolverId>,
-    /// Whether the worker thread was started.
-    worker: bool,
-    /// Set by `Drop`: the worker exits instead of starting another lookup.
-    shutdown: bool,
-    /// Called by the worker after each completion (see `set_notify`).
-    notify: Option<Arc<dyn Fn() + Send + Sync>>,
-}
-
-struct Item {
-    serial: u64,
-    host: String,
-    ip_type: IpType,
-    status: ResolverStatus,
-    addresses: Vec<IpAddress>,
-}
-
-impl State {
-    fn item(&self, id: ResolverId) -> Option<&Item> {
-        let item = self.slots.get(id.slot as usize)?.as_ref()?;
-        (item.serial == id.serial).then_some(item)
-    }
-
-    fn item_mut(&mut self, id: ResolverId) -> Option<&mut Item> {
-        let item = self.slots.get_mut(id.slot as usize)?.as_mut()?;
-        (item.serial == id.serial).then_some(item)
-    }
-
-    /// Removes the item `id` refers to, if it still exists.
-    fn remove(&mut self, id: ResolverId) -> Option<Item> {
-        self.item(id)?;
-        let item = self.slots[id.slot as usize].take()?;
-        self.live -= 1;
-        if item.status == ResolverStatus::Waiting {
-            self.pending.retain(|p| *p != id);
-        }
-        Some(item)
-    }
-
-    /// A free slot index, growing the table if it has room.
-    fn free_slot(&mut self) -> Option<usize> {
-        if let Some(i) = self.slots.iter().position(Option::is_none) {
-            return Some(i);
-        }
-        if self.slots.len() < RESOLVER_MAX_QUERIES {
-            self.slots.push(None);
-            return Some(self.slots.len() - 1);
-        }
-        None
-    }
-}
-
-impl Shared {
-    /// Locks the state, taking over a poisoned lock: every critical section
-    /// leaves the state consistent before anything that could panic, and a
-    /// network library must not turn someone else's panic into its own.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Resolver {
-    /// A resolver with no items. Cheap: the worker thread is only started by the
-    /// first [`queue`](Self::queue) that needs a real lookup.
-    ///
-    /// ```
-    /// use lunanet::{ResolverStatus, Resolver};
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("127.0.0.1", lunanet::IpType::Any)?;
-    /// assert_eq!(resolver.status(id), ResolverStatus::Done); // literals need no lookup
-    /// # Ok::<(), lunanet::SocketError>(())
-    /// ```
-    pub fn new() -> Resolver {
-        Resolver {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    slots: Vec::new(),
-                    live: 0,
-                    pending: VecDeque::new(),
-                    worker: false,
-                    shutdown: false,
-                    notify: None,
-                }),
-                work: Condvar::new(),
-                completed: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    /// Queues the resolution of `host` to addresses of type `ip_type`, without
-    /// blocking, and returns the item's id.
-    ///
-    /// An IP literal of the requested type, or a name in the cache, gives an
-    /// item that is [`ResolverStatus::Done`] at once; another name gives a
-    /// [`ResolverStatus::Waiting`] item resolved by the background thread.
-    ///
-    /// Errors (no item is created):
-    /// - [`SocketError::InvalidIpAddress`] for input that can be rejected
-    ///   without a lookup, exactly when [`resolve_hostname`] would reject it
-    ///   without one: the wildcard, a literal of the other family, an
-    ///   impossible name (see [`Host::check`]). Reporting it here rather than
-    ///   as an item in [`ResolverStatus::Error`] keeps programming mistakes
-    ///   apart from network failures.
-    /// - [`SocketError::Busy`] when [`RESOLVER_MAX_QUERIES`] items exist: erase
-    ///   finished ones and retry.
-    /// - [`SocketError::InitFailed`] if the worker thread could not be started.
-    ///
-    /// ```
-    /// use lunanet::{IpType, Resolver, ResolverStatus, SocketError};
-    ///
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("10.0.0.1", IpType::Ipv4)?;
-    /// assert_eq!(resolver.status(id), ResolverStatus::Done);
-    /// assert_eq!(resolver.queue("10.0.0.1", IpType::Ipv6), Err(SocketError::InvalidIpAddress));
-    /// assert_eq!(resolver.queue("bad name", IpType::Any), Err(SocketError::InvalidIpAddress));
-    /// # Ok::<(), SocketError>(())
-    /// ```
-    pub fn queue(&self, host: &str, ip_type: IpType) -> Result<ResolverId, SocketError> {
-        // Before taking the state lock: the two locks are never held together.
-        let ready = resolve_without_lookup(host, ip_type)?;
-        static NEXT_SERIAL: AtomicU64 = AtomicU64::new(0);
-        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
-
-        let mut st = self.shared.lock();
-        let Some(slot) = st.free_slot() else {
-            log::warn!("resolver: {RESOLVER_MAX_QUERIES} items exist, erase some");
-            return Err(SocketError::Busy);
-        };
-        let id = ResolverId {
-            slot: slot as u32,
-            serial,
-        };
-        let waiting = ready.is_none();
-        st.slots[slot] = Some(Item {
-            serial,
-            host: host.to_owned(),
-            ip_type,
-            status: if waiting {
-                ResolverStatus::Waiting
-            } else {
-                ResolverStatus::Done
-            },
-            addresses: ready.unwrap_or_default(),
-        });
-        st.live += 1;
-
-        if !waiting {
-            // Raised for immediate completions too, so a reactor that only looks
-            // at its resolving peers after `has_completed()` misses none.
-            self.shared.completed.store(true, Ordering::Release);
-            return Ok(id);
-        }
-        st.pending.push_back(id);
-        if !st.worker {
-            let shared = Arc::clone(&self.shared);
-            let spawned = thread::Builder::new()
-                .name("lunanet-resolver".to_owned())
-                .spawn(move || worker(&shared));
-            if let Err(e) = spawned {
-                log::error!("resolver: cannot start the worker thread: {e}");
-                st.remove(id);
-                return Err(SocketError::InitFailed);
-            }
-            st.worker = true;
-        }
-        drop(st);
-        self.shared.work.notify_one();
-        Ok(id)
-    }
-
-    /// The item's status; [`ResolverStatus::None`] for an unknown or erased id.
-    ///
-    /// ```
-    /// use lunanet::{IpType, Resolver, ResolverStatus};
-    ///
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("127.0.0.1", IpType::Any)?;
-    /// assert_eq!(resolver.status(id), ResolverStatus::Done);
-    /// # Ok::<(), lunanet::SocketError>(())
-    /// ```
-    pub fn status(&self, id: ResolverId) -> ResolverStatus {
-        self.shared
-            .lock()
-            .item(id)
-            .map_or(ResolverStatus::None, |item| item.status)
-    }
-
-    /// The first (preferred) address of a [`ResolverStatus::Done`] item; the
-    /// invalid address in any other status (as Godot's
-    /// `get_resolve_item_address`).
-    ///
-    /// ```
-    /// use lunanet::{IpAddress, IpType, Resolver};
-    ///
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("::1", IpType::Any)?;
-    /// assert_eq!(resolver.address(id), IpAddress::from("::1"));
-    /// resolver.erase(id);
-    /// assert!(!resolver.address(id).is_valid());
-    /// # Ok::<(), lunanet::SocketError>(())
-    /// ```
-    pub fn address(&self, id: ResolverId) -> IpAddress {
-        self.shared
-            .lock()
-            .item(id)
-            .filter(|item| item.status == ResolverStatus::Done)
-            .and_then(|item| item.addresses.first().copied())
-            .unwrap_or_default()
-    }
-
-    /// All addresses of a [`ResolverStatus::Done`] item, in preference order;
-    /// empty in any other status. The item stays.
-    ///
-    /// ```
-    /// use lunanet::{IpAddress, IpType, Resolver};
-    ///
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("127.0.0.1", IpType::Any)?;
-    /// assert_eq!(resolver.addresses(id), vec![IpAddress::new_v4(127, 0, 0, 1)]);
-    /// # Ok::<(), lunanet::SocketError>(())
-    /// ```
-    pub fn addresses(&self, id: ResolverId) -> Vec<IpAddress> {
-        self.shared
-            .lock()
-            .item(id)
-            .filter(|item| item.status == ResolverStatus::Done)
-            .map(|item| item.addresses.clone())
-            .unwrap_or_default()
-    }
-
-    /// Takes the addresses of a [`ResolverStatus::Done`] item and erases it, in
-    /// one step (no copy, no second lock).
-    ///
-    /// Returns `None`, and leaves the item alone, in any other status: a
-    /// `Waiting` item is still running and an `Error` item stays until
-    /// [`erase`](Self::erase)d, so the caller can tell a failure from an
-    /// unknown id.
-    ///
-    /// ```
-    /// use lunanet::{IpAddress, IpType, Resolver, ResolverStatus};
-    ///
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("127.0.0.1", IpType::Any)?;
-    /// assert_eq!(resolver.take_addresses(id), Some(vec![IpAddress::new_v4(127, 0, 0, 1)]));
-    /// assert_eq!(resolver.status(id), ResolverStatus::None);
-    /// assert_eq!(resolver.take_addresses(id), None);
-    /// # Ok::<(), lunanet::SocketError>(())
-    /// ```
-    pub fn take_addresses(&self, id: ResolverId) -> Option<Vec<IpAddress>> {
-        let mut st = self.shared.lock();
-        if st.item(id)?.status != ResolverStatus::Done {
-            return None;
-        }
-        st.remove(id).map(|item| item.addresses)
-    }
-
-    /// Erases the item, freeing its slot; its id then reports
-    /// [`ResolverStatus::None`]. Erasing a `Waiting` item cancels it: it will
-    /// not be looked up, or its result is dropped if the lookup is running.
-    /// Unknown ids are ignored.
-    ///
-    /// ```
-    /// use lunanet::{IpType, Resolver, ResolverStatus};
-    ///
-    /// let resolver = Resolver::new();
-    /// let id = resolver.queue("127.0.0.1", IpType::Any)?;
-    /// resolver.erase(id);
-    /// assert_eq!(resolver.status(id), ResolverStatus::None);
-    /// resolver.erase(id); // no effect
-    /// # Ok::<(), lunanet::SocketError>(())
-    /// ```
-    pub fn erase(&self, id: ResolverId) {
-        self.shared.lock().remove(id);
-    }
-
-    /// Same as the module-level [`clear_cache`]: the cache is process-wide,
-    /// shared by every resolver and the blocking functions. Items already
-    /// queued keep their results.
-    ///
-    /// ```
-    /// use lunanet::Resolver;
-    /// Resolver::new().clear_cache(Some("localhost"));
-    /// ```
-    pub fn clear_cache(&self, host: Option<&str>) {
-        clear_cache(host);
-    }
-
-    /// Sets the function the worker thread calls after each item it completes
-    /// (`Done` or `Error`; not for erased items, nor for items that are `Done`
-    /// inside [`queue`](Self::queue)), so that a reactor blocked in its poll can
-    /// be woken. It runs on the worker thread without any resolver lock held; a
-    /// panic in it is caught and logged. Replaces the previous function.
-    #[allow(dead_code, reason = "called by the reactor")]
-    pub(crate) fn set_notify(&self, f: Arc<dyn Fn() + Send + Sync>) {
-        self.shared.lock().notify = Some(f);
-    }
-
-    /// Whether any item completed since the last call (including items that
-    /// completed inside [`queue`](Self::queue)), clearing the flag: O(1), so a
-    /// reactor can skip scanning its resolving peers on polls where nothing
-    /// resolved.
-    #[allow(dead_code, reason = "called by the reactor")]
-    pub(crate) fn has_completed(&self) -> bool {
-        self.shared.completed.swap(false, Ordering::AcqRel)
-    }
-}
-
-impl Default for Resolver {
-    /// Same as [`Resolver::new`].
-    ///
-    /// ```
-    /// let resolver = lunanet::Resolver::default();
-    /// # drop(resolver);
-    /// ```
-    fn default() -> Resolver {
-        Resolver::new()
-    }
-}
-
-impl fmt::Debug for Resolver {
-    /// Counts only: `Resolver { items: 2, waiting: 1, worker: true }`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.shared.lock();
-        let waiting = st
-            .slots
-            .iter()
-            .flatten()
-            .filter(|item| item.status == ResolverStatus::Waiting)
-            .count();
-        f.debug_struct("Resolver")
-            .field("items", &st.live)
-            .field("waiting", &waiting)
-            .field("worker", &st.worker)
-            .finish()
-    }
-}
-
-impl Drop for Resolver {
-    /// Tells the worker thread to exit and returns at once; the thread does not
-    /// call the notify function any more.
-    fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        st.shutdown = true;
-        st.pending.clear();
-        // The callback may own a handle to the reactor; the detached thread must
-        // not keep it alive or call it after its owner is gone.
-        st.notify = None;
-        drop(st);
-        self.shared.work.notify_all();
-    }
-}
-
-/// The worker thread: takes waiting items in queue order and resolves them, one
-/// at a time, until the resolver is dropped.
-fn worker(shared: &Shared) {
-    loop {
-        let (id, host, ip_type) = {
-            let mut st = shared.lock();
-            loop {
-                if st.shutdown {
-                    return;
-                }
-                match st.pending.pop_front() {
-                    Some(id) => {
-                        // Always found (erasing an item removes its pending
-                        // entry); skipping a stale entry would be right anyway.
-                        if let Some(item) = st.item(id) {
-                            break (id, item.host.clone(), item.ip_type);
-                        }
-                    }
-                    None => st = shared.work.wait(st).unwrap_or_else(PoisonError::into_inner),
-                }
-            }
-        };
-
-        // No lock held: the lookup may take seconds and must not block the
-        // reactor's `status` calls. The name may have been cached meanwhile.
-        let result = resolve_hostname_addresses(&host, ip_type);
-
-        let notify = {
-            let mut st = shared.lock();
-            if st.shutdown {
-                return;
-            }
-            // Erased while it was being resolved: nobody wants the result.
-            let Some(item) = st.item_mut(id) else {
-                continue;
-            };
-            match result {
-                Ok(addresses) => {
-                    item.status = ResolverStatus::Done;
-                    item.addresses = addresses;
-                }
-                Err(_) => item.status = ResolverStatus::Error,
-            }
-            shared.completed.store(true, Ordering::Release);
-            st.notify.clone()
-        };
-        // A panicking hook must not kill the thread every later item needs.
-        if let Some(f) = notify
-            && panic::catch_unwind(AssertUnwindSafe(|| f())).is_err()
-        {
-            log::error!("resolver: the notify function panicked");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::resolve::{MAX_CACHED_LOOKUPS, cache, cache_key};
     use super::*;
     use std::collections::HashSet;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+    use std::thread;
     use std::time::{Duration, Instant};
 
     /// Serialises the tests that depend on cache contents (the cache is
@@ -1204,6 +530,21 @@ mod tests {
             }
             thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Waits up to 10 s for `counter` to reach `n`, then checks it is exactly `n`.
+    #[track_caller]
+    fn wait_for_count(counter: &AtomicUsize, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counter.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "count stuck at {} (waiting for {n})",
+                counter.load(Ordering::SeqCst)
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(counter.load(Ordering::SeqCst), n);
     }
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddress {
@@ -1698,7 +1039,11 @@ mod tests {
                 "{host:?} {t:?}"
             );
         }
-        assert_eq!(r.shared.lock().live, 0, "rejected input creates no item");
+        assert_eq!(
+            r.shared.lock().items.len(),
+            0,
+            "rejected input creates no item"
+        );
     }
 
     #[test]
@@ -1734,12 +1079,10 @@ mod tests {
         assert!(!r.has_completed());
         let id = r.queue("localhost", IpType::Any).unwrap();
         assert_eq!(wait_while_waiting(&r, id), ResolverStatus::Done);
-        // The hook runs after the item is updated, so allow it a moment.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while notified.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(notified.load(Ordering::SeqCst), 1);
+        // The worker updates the item, releases the lock, then calls the
+        // hook: the count lags the status, so wait (bounded) for it rather
+        // than reading it once.
+        wait_for_count(&notified, 1);
         assert!(r.has_completed());
         assert!(!r.has_completed());
     }
@@ -1798,7 +1141,7 @@ mod tests {
             assert_eq!(r.status(id), ResolverStatus::None);
         }
         let st = r.shared.lock();
-        assert_eq!(st.live, 0);
+        assert_eq!(st.items.len(), 0);
         assert!(st.pending.is_empty());
     }
 
@@ -1818,7 +1161,7 @@ mod tests {
         assert_eq!(r.queue("10.1.0.1", IpType::Any), Err(SocketError::Busy));
         assert_eq!(r.take_addresses(id), Some(vec![v4(10, 1, 0, 0)]));
         r.queue("10.1.0.1", IpType::Any).unwrap();
-        assert_eq!(r.shared.lock().slots.len(), RESOLVER_MAX_QUERIES);
+        assert_eq!(r.shared.lock().items.len(), RESOLVER_MAX_QUERIES);
         for id in &ids[..17] {
             assert_eq!(r.status(*id), ResolverStatus::Done);
         }
@@ -1874,7 +1217,7 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(r.shared.lock().live, 0);
+        assert_eq!(r.shared.lock().items.len(), 0);
     }
 
     #[test]

@@ -1,0 +1,257 @@
+//! The byte-moving rules of a connection, on its two queues: the
+//! edge-triggered read loop, the write loop and the direct write of `put`.
+
+use std::io::{self, Read, Write};
+
+use super::buffer::ByteQueue;
+use crate::SocketError;
+
+/// Smallest read asked of the kernel (and so the smallest read buffer a peer
+/// that receives anything holds until it goes idle).
+pub(crate) const READ_MIN: usize = 4096;
+
+/// Why a read loop stopped reading from the socket while data may remain in
+/// the kernel. Edge-triggered readiness will not report that data again, so
+/// the reactor must come back on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stall {
+    /// Not stalled: the last read loop ended because the socket was drained.
+    No,
+    /// The read buffer hit its limit; resume once the application consumes.
+    Full,
+    /// The per-pass read budget was spent; resume in the next pass.
+    Budget,
+}
+
+/// How a read loop ended.
+#[derive(Debug)]
+pub(super) enum ReadEnd {
+    /// The socket has no more data now (short read or `WouldBlock`).
+    Drained,
+    /// Stopped with data possibly left in the kernel; see [`Stall`].
+    Stalled,
+    /// The remote closed its sending side (read returned 0).
+    Eof,
+    /// The socket failed (reset, ...).
+    Failed(io::Error),
+}
+
+/// How a flush ended.
+#[derive(Debug)]
+pub(super) enum FlushEnd {
+    /// The queue is empty.
+    Flushed,
+    /// The socket took what it could; wait for a writable event.
+    Blocked,
+    /// The socket failed (reset, broken pipe, ...).
+    Failed(io::Error),
+}
+
+/// The two byte queues and the edge-triggered read/write rules, kept apart
+/// from the link (which owns the socket) so a socket borrowed from the link and the queues can be used
+/// at once.
+#[derive(Debug)]
+pub(super) struct Io {
+    /// Received bytes not yet taken by the application.
+    pub(super) rx: ByteQueue,
+    /// Bytes accepted by `put_*` not yet taken by the kernel.
+    pub(super) tx: ByteQueue,
+    /// The remote's FIN was read: no byte will ever be added to `rx`.
+    pub(super) fin_received: bool,
+    /// A write came back short or `WouldBlock`: wait for a writable edge before
+    /// writing again (writing now would only return `WouldBlock`).
+    pub(super) write_blocked: bool,
+    pub(super) stall: Stall,
+    /// An event reported a close or an error that no read has confirmed yet:
+    /// the next read goes on until `0`, `WouldBlock` or an error.
+    pub(super) hup: bool,
+    /// A write made by `put` failed with this error. The kernel reports a
+    /// reset once, so it is kept here until the next reactor pass fails the
+    /// connection with it (a read then would see a clean-looking EOF).
+    pub(super) write_error: Option<io::ErrorKind>,
+}
+
+impl Io {
+    /// Reads from `io` into `rx` until drained, full, budget spent, EOF or error.
+    ///
+    /// Edge-triggered rules (see `docs/architecture.md`):
+    /// - a read that returns fewer bytes than asked means the socket is drained;
+    ///   no extra read to see `WouldBlock`, unless `until_block` is set (the
+    ///   event announced a close or an error, which only a read returning 0 or
+    ///   an error reveals);
+    /// - a full buffer or a spent budget stops the loop with data possibly left
+    ///   in the kernel; `stall` records why so the reactor resumes on its own.
+    ///
+    /// Reads land directly in the queue's storage (no intermediate copy). Each
+    /// read asks for as much as the storage already owns (at least
+    /// [`READ_MIN`]), so a peer that receives large bursts keeps large reads
+    /// while one that exchanges small messages keeps a small buffer.
+    #[inline(always)]
+    pub(super) fn fill_from<R: Read>(
+        &mut self,
+        io: &mut R,
+        budget: &mut usize,
+        until_block: bool,
+    ) -> (usize, ReadEnd) {
+        let mut total = 0;
+        self.stall = Stall::No;
+        loop {
+            let room = self.rx.room();
+            if room == 0 {
+                self.stall = Stall::Full;
+                return (total, ReadEnd::Stalled);
+            }
+            if *budget == 0 {
+                self.stall = Stall::Budget;
+                return (total, ReadEnd::Stalled);
+            }
+            let cap = room.min(*budget);
+            let want = cap.min(self.rx.capacity().max(READ_MIN));
+            if self.rx.spare_len() < want {
+                self.rx.reserve_spare(want);
+            }
+            let spare = self.rx.spare_mut();
+            let asked = cap.min(spare.len());
+            match io.read(&mut spare[..asked]) {
+                Ok(0) => {
+                    self.fin_received = true;
+                    return (total, ReadEnd::Eof);
+                }
+                Ok(n) => {
+                    self.rx.commit(n);
+                    total += n;
+                    *budget -= n;
+                    if n < asked && !until_block {
+                        return (total, ReadEnd::Drained);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return (total, ReadEnd::Drained);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (total, ReadEnd::Failed(e)),
+            }
+        }
+    }
+
+    /// [`fill_from`](Self::fill_from) for steady traffic: when the read queue
+    /// is empty and owns at least [`READ_MIN`] bytes that the budget covers,
+    /// one read into all of it, without the loop's bookkeeping. A short read
+    /// (the common case) ends here; anything else continues as `fill_from`.
+    #[inline(always)]
+    pub(super) fn fill_steady<R: Read>(
+        &mut self,
+        io: &mut R,
+        budget: &mut usize,
+    ) -> (usize, ReadEnd) {
+        let cap = self.rx.capacity();
+        let buf = match self.rx.empty_storage_mut() {
+            Some(buf) if cap >= READ_MIN && *budget >= cap => buf,
+            _ => return self.fill_from(io, budget, false),
+        };
+        match io.read(buf) {
+            Ok(n) if n > 0 && n < cap => {
+                self.rx.commit(n);
+                *budget -= n;
+                (n, ReadEnd::Drained)
+            }
+            Ok(0) => {
+                self.fin_received = true;
+                (0, ReadEnd::Eof)
+            }
+            Ok(n) => {
+                // Filled the buffer: there may be more.
+                self.rx.commit(n);
+                *budget -= n;
+                let (more, end) = self.fill_from(io, budget, false);
+                (n + more, end)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => (0, ReadEnd::Drained),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => self.fill_from(io, budget, false),
+            Err(e) => (0, ReadEnd::Failed(e)),
+        }
+    }
+
+    /// Writes the queued output to `io` until it is empty or the socket is full.
+    pub(super) fn flush_to<W: Write>(&mut self, io: &mut W) -> FlushEnd {
+        while !self.tx.is_empty() {
+            match io.write(self.tx.as_slice()) {
+                Ok(0) => return FlushEnd::Failed(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    let short = n < self.tx.len();
+                    self.tx.consume(n);
+                    if short {
+                        // A short write means the kernel's send buffer is full:
+                        // the next write would return WouldBlock, and the
+                        // writable edge will tell us when there is room.
+                        self.write_blocked = true;
+                        return FlushEnd::Blocked;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return FlushEnd::Blocked;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return FlushEnd::Failed(e),
+            }
+        }
+        FlushEnd::Flushed
+    }
+
+    /// Writes `data` to `io` at once when given, queues the rest (or all of it
+    /// without `io`). The caller checked the status and, for all-or-nothing
+    /// puts, the room.
+    #[inline(always)]
+    pub(super) fn put<W: Write>(
+        &mut self,
+        io: Option<&mut W>,
+        data: &[u8],
+    ) -> Result<usize, SocketError> {
+        let mut written = 0;
+        if let Some(io) = io {
+            debug_assert!(self.tx.is_empty() && !self.write_blocked);
+            loop {
+                match io.write(data) {
+                    Ok(0) => {
+                        self.write_error = Some(io::ErrorKind::WriteZero);
+                        return Err(SocketError::ConnectionClosed);
+                    }
+                    Ok(n) => {
+                        written = n;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Nothing was accepted. The status changes at the next
+                    // reactor pass, which fails the connection with this error.
+                    Err(e) => {
+                        self.write_error = Some(e.kind());
+                        return Err(SocketError::from(e));
+                    }
+                }
+            }
+            if written < data.len() {
+                self.write_blocked = true;
+            }
+        }
+        if written == data.len() {
+            return Ok(written); // the common case: the kernel took it all
+        }
+        let rest = &data[written..];
+        let queued = rest.len().min(self.tx.room());
+        self.tx.push(&rest[..queued]);
+        Ok(written + queued)
+    }
+
+    /// Steady traffic: nothing queued, stalled or pending, so a readable
+    /// event is served by one read and nothing else.
+    #[inline]
+    pub(super) fn is_steady(&self) -> bool {
+        self.tx.is_empty()
+            && self.stall == Stall::No
+            && !self.hup
+            && self.write_error.is_none()
+            && !self.fin_received
+    }
+}

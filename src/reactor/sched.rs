@@ -1,0 +1,246 @@
+//! Scheduling: what the reactor must come back to, and what the application
+//! must hear about.
+//!
+//! - the **ready set**: entries that changed since the last
+//!   [`Reactor::drain_ready`](crate::Reactor::drain_ready), each once;
+//! - the **resume list**: work no readiness event will announce (a read
+//!   stalled on a full buffer or a spent budget, coalesced output, a failed
+//!   direct write, a server whose pending queue had filled), run next pass;
+//! - the **timers**: deadlines (connect, linger, accept back-off) in a binary
+//!   heap, O(log n) to arm, O(1) to peek. Timers are never cancelled: the
+//!   state machine ignores one whose deadline moved on (it compares with its
+//!   own deadline), so a deadline that changes often (an idle timeout pushed
+//!   back by each receive) can be re-armed lazily when its old timer fires;
+//! - the **idle sweep**: peers whose buffers emptied, released once they saw
+//!   no I/O for a whole period; O(peers that emptied a buffer recently).
+//!
+//! Every list holds [`Key`]s, looked up with the generation check, so an
+//! entry freed meanwhile is skipped.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use super::slots::Key;
+
+/// How long an empty buffer must stay untouched before its memory is released.
+pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(1);
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKind {
+    /// A peer's deadline (connect or linger): ask its state machine.
+    Peer,
+    /// Retry accepting after descriptor exhaustion.
+    Accept,
+}
+
+/// Per-entry scheduling state, kept in the entry's slot so that membership
+/// tests are O(1).
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    /// Last pass in which this entry was counted as changed.
+    changed_pass: u64,
+    /// Equal to `Sched::ready_epoch` while the entry is in the ready set.
+    ready_epoch: u64,
+    in_resume: bool,
+    in_idle: bool,
+    /// Idle epoch of the last I/O (see `Sched::sweep`).
+    touched: u32,
+}
+
+/// The reactor's lists and counters.
+#[derive(Debug)]
+pub(crate) struct Sched {
+    /// Pass counter, to count each changed entry once per pass.
+    pass: u64,
+    changed: usize,
+    resume: Vec<Key>,
+    resume_spare: Vec<Key>,
+    ready: Vec<Key>,
+    /// Bumped by `drain_ready`; an entry whose `ready_epoch` equals it is
+    /// already in `ready`.
+    ready_epoch: u64,
+    timers: BinaryHeap<Reverse<(Instant, Key, TimerKind)>>,
+    idle: Vec<Key>,
+    idle_epoch: u32,
+    next_sweep: Option<Instant>,
+}
+
+impl Sched {
+    pub(crate) fn new() -> Sched {
+        Sched {
+            pass: 0,
+            changed: 0,
+            resume: Vec::new(),
+            resume_spare: Vec::new(),
+            ready: Vec::new(),
+            ready_epoch: 1,
+            timers: BinaryHeap::new(),
+            idle: Vec::new(),
+            idle_epoch: 0,
+            next_sweep: None,
+        }
+    }
+
+    /// Fresh marks for a new entry.
+    pub(crate) fn new_marks(&self) -> Marks {
+        Marks {
+            touched: self.idle_epoch,
+            ..Marks::default()
+        }
+    }
+
+    /// Starts a pass.
+    pub(crate) fn begin_pass(&mut self) {
+        self.pass += 1;
+        self.changed = 0;
+    }
+
+    /// The current pass number.
+    #[inline]
+    pub(crate) fn pass(&self) -> u64 {
+        self.pass
+    }
+
+    /// Entries counted as changed in this pass.
+    pub(crate) fn changed(&self) -> usize {
+        self.changed
+    }
+
+    /// Records that an entry changed in this pass (counted once) and puts it
+    /// in the ready set (once until drained).
+    #[inline]
+    pub(crate) fn mark(&mut self, marks: &mut Marks, key: Key) {
+        if marks.changed_pass != self.pass {
+            marks.changed_pass = self.pass;
+            self.changed += 1;
+        }
+        if marks.ready_epoch != self.ready_epoch {
+            marks.ready_epoch = self.ready_epoch;
+            self.ready.push(key);
+        }
+    }
+
+    /// Moves the ready set into `out` and forgets every membership at once
+    /// (O(1), no slab walk).
+    pub(crate) fn drain_ready<T>(&mut self, out: &mut Vec<T>, wrap: impl Fn(Key) -> T) {
+        out.extend(self.ready.drain(..).map(wrap));
+        self.ready_epoch += 1;
+    }
+
+    /// Serves `key` again next pass (once, however often asked).
+    #[inline]
+    pub(crate) fn schedule_resume(&mut self, marks: &mut Marks, key: Key) {
+        if !marks.in_resume {
+            marks.in_resume = true;
+            self.resume.push(key);
+        }
+    }
+
+    pub(crate) fn has_resumes(&self) -> bool {
+        !self.resume.is_empty()
+    }
+
+    /// Takes the resume list; entries scheduled while it is being run go into
+    /// the next one (a budget-limited peer must not loop within a pass). Give
+    /// the list back with [`Sched::give_back`].
+    pub(crate) fn take_resumes(&mut self) -> Vec<Key> {
+        let mut list = std::mem::take(&mut self.resume_spare);
+        std::mem::swap(&mut list, &mut self.resume);
+        list
+    }
+
+    /// Clears an entry's resume membership as it is run.
+    pub(crate) fn resumed(marks: &mut Marks) {
+        marks.in_resume = false;
+    }
+
+    /// Returns the (drained) list's storage for reuse.
+    pub(crate) fn give_back(&mut self, mut list: Vec<Key>) {
+        list.clear();
+        self.resume_spare = list;
+    }
+
+    /// Notes I/O on a peer: not idle in this period.
+    #[inline]
+    pub(crate) fn touch(&mut self, marks: &mut Marks) {
+        marks.touched = self.idle_epoch;
+    }
+
+    /// Notes I/O that emptied a buffer owning memory: listed for release if
+    /// it stays idle for a whole period.
+    #[inline]
+    pub(crate) fn touch_emptied(&mut self, marks: &mut Marks, key: Key) {
+        marks.touched = self.idle_epoch;
+        if !marks.in_idle {
+            self.list_idle(marks, key);
+        }
+    }
+
+    #[inline(never)]
+    fn list_idle(&mut self, marks: &mut Marks, key: Key) {
+        marks.in_idle = true;
+        self.idle.push(key);
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(Instant::now() + IDLE_RELEASE);
+        }
+    }
+
+    /// Arms a timer.
+    pub(crate) fn arm(&mut self, at: Instant, key: Key, kind: TimerKind) {
+        self.timers.push(Reverse((at, key, kind)));
+    }
+
+    /// Whether a timer or a sweep is pending (else no clock read is needed).
+    pub(crate) fn has_timers(&self) -> bool {
+        !self.timers.is_empty() || self.next_sweep.is_some()
+    }
+
+    /// The earliest timer or sweep.
+    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+        let timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        match (timer, self.next_sweep) {
+            (Some(t), Some(s)) => Some(t.min(s)),
+            (t, s) => t.or(s),
+        }
+    }
+
+    /// Pops one timer due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Key, TimerKind)> {
+        match self.timers.peek() {
+            Some(Reverse((at, _, _))) if *at <= now => {
+                self.timers.pop().map(|Reverse((_, key, kind))| (key, kind))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the idle sweep is due.
+    pub(crate) fn sweep_due(&self, now: Instant) -> bool {
+        self.next_sweep.is_some_and(|t| t <= now)
+    }
+
+    /// Starts the idle sweep: the listed entries and the current period.
+    pub(crate) fn begin_sweep(&mut self) -> (Vec<Key>, u32) {
+        (std::mem::take(&mut self.idle), self.idle_epoch)
+    }
+
+    /// For a listed entry during the sweep: whether it stays listed (it saw
+    /// I/O in this period); otherwise it is unlisted and its buffers should be
+    /// released.
+    pub(crate) fn stays_listed(marks: &mut Marks, epoch: u32) -> bool {
+        if marks.touched == epoch {
+            return true;
+        }
+        marks.in_idle = false;
+        false
+    }
+
+    /// Ends the sweep with the entries still listed.
+    pub(crate) fn end_sweep(&mut self, list: Vec<Key>, now: Instant) {
+        self.idle = list;
+        self.idle_epoch = self.idle_epoch.wrapping_add(1);
+        self.next_sweep = (!self.idle.is_empty()).then(|| now + IDLE_RELEASE);
+    }
+}
