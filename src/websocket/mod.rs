@@ -1,5 +1,6 @@
 //! WebSocket peers (feature `websocket`): Godot 4's `WebSocketPeer` on the
-//! same single-threaded reactor, for browsers and Godot web exports.
+//! same single-threaded reactor, for browsers and Godot web exports, over TCP
+//! (`ws://`) or, with the `tls` feature, TLS (`wss://`).
 //!
 //! Browsers and Godot HTML5 exports cannot open raw TCP; they speak
 //! WebSocket. A [`WebSocketPeer`] runs the protocol (tungstenite's
@@ -112,11 +113,15 @@ pub enum WriteMode {
     Binary,
 }
 
-/// Placeholder for TLS client options until the `tls` feature lands:
+/// Without the `tls` feature: a stand-in for TLS client options,
 /// uninhabited, so the only value of `Option<TlsOptions>` is `None` and
-/// [`WebSocketPeer::connect_to_url`] keeps its final signature.
+/// [`WebSocketPeer::connect_to_url`] has the same signature either way.
+#[cfg(not(feature = "tls"))]
 #[derive(Debug, Clone)]
 pub enum TlsOptions {}
+
+#[cfg(feature = "tls")]
+pub use crate::tls::TlsOptions;
 
 /// Settings of a [`WebSocketPeer`], with Godot 4's defaults.
 ///

@@ -166,9 +166,10 @@ impl WebSocketPeer<ClientTransport> {
     /// (through [`StreamPeerTcp::connect_to_host`]); the peer is
     /// `Connecting` until the upgrade completes.
     ///
-    /// `tls` is for `wss://` (TLS client options); until the `tls` feature is
-    /// available it can only be `None`, and a `wss://` URL is refused with
-    /// `Unavailable`-like `InvalidParameter`.
+    /// `tls` is for `wss://`: TLS client options (`None`: the system's
+    /// default roots, `TlsOptions::client()`); it is ignored for `ws://`.
+    /// Without the `tls` feature it can only be `None`, and a `wss://` URL is
+    /// refused with `InvalidParameter`.
     ///
     /// # Errors
     ///
@@ -223,13 +224,16 @@ impl WebSocketPeer<ClientTransport> {
         options: &WebSocketOptions,
         tls: Option<TlsOptions>,
     ) -> Result<WebSocketPeer<ClientTransport>, SocketError> {
-        if let Some(never) = tls {
-            match never {}
-        }
         let parsed = handshake::parse_url(url)?;
-        if parsed.tls {
-            log::warn!("WebSocket: wss:// needs the `tls` feature, which is not available yet");
-            return Err(SocketError::InvalidParameter);
+        #[cfg(not(feature = "tls"))]
+        {
+            if let Some(never) = tls {
+                match never {}
+            }
+            if parsed.tls {
+                log::warn!("WebSocket: wss:// needs lunanet's `tls` feature");
+                return Err(SocketError::InvalidParameter);
+            }
         }
         let (request, accept_key) = handshake::client_request(
             &parsed,
@@ -238,6 +242,22 @@ impl WebSocketPeer<ClientTransport> {
         )?;
         let mut tcp = StreamPeerTcp::new(reactor);
         tcp.connect_to_host(parsed.host.as_str(), parsed.port)?;
+        #[cfg(feature = "tls")]
+        let transport = if parsed.tls {
+            // The certificate is checked against the URL's host.
+            let options = tls.unwrap_or_else(TlsOptions::client);
+            match crate::tls::StreamPeerTls::connect_to_stream(tcp, &parsed.host, options) {
+                Ok(t) => ClientTransport::Tls(Box::new(t)),
+                Err(e) => {
+                    log::warn!("WebSocket: cannot start TLS to {}: {e}", parsed.host);
+                    return Err(e.socket_error());
+                }
+            }
+        } else {
+            ClientTransport::Tcp(tcp)
+        };
+        #[cfg(not(feature = "tls"))]
+        let transport = ClientTransport::Tcp(tcp);
         let hs = ClientHs {
             deadline: None,
             request,
@@ -245,7 +265,7 @@ impl WebSocketPeer<ClientTransport> {
             protocols: options.supported_protocols.clone(),
             seen: 0,
         };
-        let mut peer = WebSocketPeer::new(ClientTransport::Tcp(tcp), options, Role::Client);
+        let mut peer = WebSocketPeer::new(transport, options, Role::Client);
         peer.phase = Phase::ClientHandshake(Box::new(hs));
         peer.requested_url = url.to_owned();
         Ok(peer)
@@ -905,6 +925,13 @@ impl PollReactor for StreamPeerTcp {
     }
 }
 
+#[cfg(feature = "tls")]
+impl PollReactor for crate::tls::StreamPeerTls<StreamPeerTcp> {
+    fn poll_reactor(&self) -> Result<(), SocketError> {
+        self.get_stream().map_or(Ok(()), StreamPeerTcp::poll)
+    }
+}
+
 /// The stream a client [`WebSocketPeer`] from
 /// [`connect_to_url`](WebSocketPeer::connect_to_url) runs over: TCP for
 /// `ws://` (TLS for `wss://` once the `tls` feature exists). Every trait
@@ -914,89 +941,108 @@ impl PollReactor for StreamPeerTcp {
 pub enum ClientTransport {
     /// `ws://`.
     Tcp(StreamPeerTcp),
+    /// `wss://` (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::StreamPeerTls<StreamPeerTcp>>),
 }
 
-/// Runs `$e` with `$s` bound to the stream inside a [`ClientTransport`].
+/// Runs `$e` with `$s` bound to the stream inside a [`ClientTransport`]
+/// (`ref`: shared, `mut`: exclusive).
 macro_rules! each_transport {
-    ($self:expr, $s:ident => $e:expr) => {
+    (ref $self:expr, $s:ident => $e:expr) => {
         match $self {
             ClientTransport::Tcp($s) => $e,
+            #[cfg(feature = "tls")]
+            ClientTransport::Tls(boxed) => {
+                let $s = boxed.as_ref();
+                $e
+            }
+        }
+    };
+    (mut $self:expr, $s:ident => $e:expr) => {
+        match $self {
+            ClientTransport::Tcp($s) => $e,
+            #[cfg(feature = "tls")]
+            ClientTransport::Tls(boxed) => {
+                let $s = boxed.as_mut();
+                $e
+            }
         }
     };
 }
 
 impl crate::StreamPeer for ClientTransport {
     fn put_data(&mut self, data: &[u8]) -> Result<(), SocketError> {
-        each_transport!(self, s => s.put_data(data))
+        each_transport!(mut self, s => s.put_data(data))
     }
     fn put_partial_data(&mut self, data: &[u8]) -> Result<usize, SocketError> {
-        each_transport!(self, s => s.put_partial_data(data))
+        each_transport!(mut self, s => s.put_partial_data(data))
     }
     fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
-        each_transport!(self, s => s.get_data(buf))
+        each_transport!(mut self, s => s.get_data(buf))
     }
     fn get_partial_data(&mut self, buf: &mut [u8]) -> Result<usize, SocketError> {
-        each_transport!(self, s => s.get_partial_data(buf))
+        each_transport!(mut self, s => s.get_partial_data(buf))
     }
     fn available_bytes(&self) -> usize {
-        each_transport!(self, s => s.available_bytes())
+        each_transport!(ref self, s => s.available_bytes())
     }
     fn peek_data(&self, buf: &mut [u8]) -> usize {
-        each_transport!(self, s => s.peek_data(buf))
+        each_transport!(ref self, s => s.peek_data(buf))
     }
     fn is_big_endian(&self) -> bool {
-        each_transport!(self, s => crate::StreamPeer::is_big_endian(s))
+        each_transport!(ref self, s => crate::StreamPeer::is_big_endian(s))
     }
     fn set_big_endian(&mut self, big_endian: bool) {
-        each_transport!(self, s => crate::StreamPeer::set_big_endian(s, big_endian))
+        each_transport!(mut self, s => crate::StreamPeer::set_big_endian(s, big_endian))
     }
     fn max_buffered_bytes(&self) -> usize {
-        each_transport!(self, s => crate::StreamPeer::max_buffered_bytes(s))
+        each_transport!(ref self, s => crate::StreamPeer::max_buffered_bytes(s))
     }
     fn short_read_error(&mut self) -> SocketError {
-        each_transport!(self, s => crate::StreamPeer::short_read_error(s))
+        each_transport!(mut self, s => crate::StreamPeer::short_read_error(s))
     }
 }
 
 impl io::Read for ClientTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        each_transport!(self, s => s.read(buf))
+        each_transport!(mut self, s => s.read(buf))
     }
 }
 
 impl io::Write for ClientTransport {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        each_transport!(self, s => s.write(buf))
+        each_transport!(mut self, s => s.write(buf))
     }
     fn flush(&mut self) -> io::Result<()> {
-        each_transport!(self, s => s.flush())
+        each_transport!(mut self, s => s.flush())
     }
 }
 
 impl WebSocketTransport for ClientTransport {
     fn status(&self) -> Status {
-        each_transport!(self, s => WebSocketTransport::status(s))
+        each_transport!(ref self, s => WebSocketTransport::status(s))
     }
     fn queued_output(&self) -> usize {
-        each_transport!(self, s => s.queued_output())
+        each_transport!(ref self, s => s.queued_output())
     }
     fn advance(&mut self) -> Result<(), SocketError> {
-        each_transport!(self, s => s.advance())
+        each_transport!(mut self, s => s.advance())
     }
     fn shut_down(&mut self) {
-        each_transport!(self, s => s.shut_down())
+        each_transport!(mut self, s => s.shut_down())
     }
     fn handle_id(&self) -> Option<HandleId> {
-        each_transport!(self, s => s.handle_id())
+        each_transport!(ref self, s => s.handle_id())
     }
     fn set_no_delay(&mut self, enabled: bool) -> Result<(), SocketError> {
-        each_transport!(self, s => WebSocketTransport::set_no_delay(s, enabled))
+        each_transport!(mut self, s => WebSocketTransport::set_no_delay(s, enabled))
     }
 }
 
 impl PollReactor for ClientTransport {
     fn poll_reactor(&self) -> Result<(), SocketError> {
-        each_transport!(self, s => s.poll_reactor())
+        each_transport!(ref self, s => s.poll_reactor())
     }
 }
 

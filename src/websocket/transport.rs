@@ -82,6 +82,47 @@ impl WebSocketTransport for StreamPeerTcp {
     }
 }
 
+/// `wss://`: WebSocket over TLS over TCP (feature `tls`). TLS's own state
+/// machine advances in [`advance`](WebSocketTransport::advance)
+/// (`StreamPeerTls::process`).
+#[cfg(feature = "tls")]
+impl WebSocketTransport for crate::tls::StreamPeerTls<StreamPeerTcp> {
+    fn status(&self) -> Status {
+        use crate::tls::TlsStatus;
+        match crate::tls::StreamPeerTls::status(self) {
+            TlsStatus::Handshaking => Status::Connecting,
+            TlsStatus::Connected => Status::Connected,
+            TlsStatus::Disconnected => Status::None,
+            TlsStatus::Error | TlsStatus::ErrorHostnameMismatch => Status::Error,
+        }
+    }
+
+    fn queued_output(&self) -> usize {
+        // Encrypted bytes waiting in the TCP queue.
+        self.get_stream()
+            .map_or(0, StreamPeerTcp::pending_write_bytes)
+    }
+
+    fn advance(&mut self) -> Result<(), crate::SocketError> {
+        self.process()
+    }
+
+    fn shut_down(&mut self) {
+        self.disconnect_from_stream();
+    }
+
+    fn handle_id(&self) -> Option<HandleId> {
+        self.id()
+    }
+
+    fn set_no_delay(&mut self, enabled: bool) -> Result<(), crate::SocketError> {
+        match self.get_stream_mut() {
+            Some(tcp) => tcp.set_no_delay(enabled),
+            None => Err(crate::SocketError::SocketInvalid),
+        }
+    }
+}
+
 /// What tungstenite reads from and writes to: the transport, with two
 /// guarantees tungstenite depends on.
 ///

@@ -250,6 +250,24 @@ def case_not_websocket(port):
     print(f"status={data.split(b' ')[1].decode() if b' ' in data else ''}")
 
 
+def case_wss_echo(port):
+    """wss:// with the test CA from $LUNANET_CA (certificate for localhost)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.environ["LUNANET_CA"])
+    with connect(f"wss://localhost:{port}/secure", ssl=ctx, open_timeout=TIMEOUT) as ws:
+        ws.send("over tls")
+        if ws.recv(timeout=TIMEOUT) != "over tls":
+            fail("wss text echo")
+        big = os.urandom(50000)
+        ws.send(big)
+        if ws.recv(timeout=TIMEOUT) != big:
+            fail("wss binary echo")
+        ws.send("close:4010:tls bye")
+        code, reason = expect_close(ws)
+    print(f"code={code}")
+    print(f"reason={reason}")
+
+
 def main():
     case, port = sys.argv[1], int(sys.argv[2])
     globals()[f"case_{case}"](port)
