@@ -24,12 +24,18 @@ fn godot3_websocket_client_talks_to_lunanet() {
     let url = format!("ws://127.0.0.1:{}/godot", server.port);
     // godot3-server runs until the script quits; the script bounds itself to
     // 20 s, and `timeout` bounds Godot itself.
+    // Godot writes a logs/ directory into its working directory: use a
+    // temporary one.
+    let cwd = std::env::temp_dir().join(format!("lunanet-godot-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).expect("godot working directory");
     let out = Command::new("timeout")
         .args(["60", godot, "--no-window", "-s"])
         .arg(script("godot3_client.gd"))
+        .current_dir(&cwd)
         .env("LUNANET_WS_URL", &url)
         .output()
         .expect("run godot3-server");
+    let _ = std::fs::remove_dir_all(&cwd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let results: Vec<&str> = stdout
         .lines()
