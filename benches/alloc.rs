@@ -28,6 +28,9 @@
 //! `LUNANET_ALLOC_IDLE_PEERS=N` changes the idle peer count (even, default
 //! 10 000; the fd hard limit bounds it).
 
+#[path = "../tests/util/mod.rs"]
+mod util;
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -206,7 +209,7 @@ fn echo_ready_set(s: &Sizes, v: &mut Verdict) {
     let table = pairs.id_table();
     let mut ready = Vec::with_capacity(4 * PAIRS);
     let tick = |pairs: &mut Pairs, ready: &mut Vec<_>| {
-        common::ready_tick(pairs, 0..PAIRS, &table, ready, &MSG, true);
+        common::ready_tick(pairs, 0..PAIRS, &table, ready, &MSG, true, None);
     };
     for _ in 0..s.warmup.div_ceil(PAIRS) {
         tick(&mut pairs, &mut ready);
@@ -248,7 +251,7 @@ fn idle_for(reactor: &Reactor, wait: Duration) {
 fn idle_memory(s: &Sizes, v: &mut Verdict) {
     let peers = s.idle_peers;
     let pairs_n = peers / 2;
-    if let Err(e) = common::ensure_nofile(peers) {
+    if let Err(e) = common::raise_nofile(peers) {
         v.check(false, format!("idle memory at {peers} peers: {e}"));
         return;
     }
@@ -299,7 +302,7 @@ fn idle_memory(s: &Sizes, v: &mut Verdict) {
     {
         let table = pairs.id_table();
         let mut ready = Vec::with_capacity(peers);
-        common::ready_tick(&mut pairs, 0..pairs_n, &table, &mut ready, &MSG, true);
+        common::ready_tick(&mut pairs, 0..pairs_n, &table, &mut ready, &MSG, true, None);
     }
     pairs.settle();
     report(

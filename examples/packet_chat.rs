@@ -8,6 +8,7 @@
 //!
 //! Binds 127.0.0.1:7780 by default (pass `--addr 0.0.0.0:7780` to accept other
 //! machines); `--seconds N` stops after N seconds; `--help` prints the usage.
+//! The 20 Hz schedule is the crate's [`lunanet::TickClock`].
 //! `RUST_LOG=debug` also logs packet sizes (payload bytes are only logged at
 //! `trace`).
 //!
@@ -47,59 +48,35 @@
 //! collects their complete packets, and at each tick relays what was collected.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lunanet::{HandleId, PacketPeerStream, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+use clap::Parser;
+use lunanet::{
+    CatchUp, HandleId, PacketPeerStream, Reactor, SocketError, Status, StreamPeerTcp, TcpServer,
+    TickClock,
+};
 
 /// 20 ticks per second, as a game server might run.
 const TICK: Duration = Duration::from_millis(50);
 
-const USAGE: &str = "usage: packet_chat [--addr IP:PORT] [--seconds N]\n\
-    \n\
-    --addr IP:PORT  address to listen on (default 127.0.0.1:7780)\n\
-    --seconds N     stop after N seconds (default: run until killed)";
-
+/// Relay every packet a client sends to every other client (Godot's
+/// PacketPeerStream framing).
+#[derive(Debug, Parser)]
 struct Args {
-    addr: std::net::SocketAddr,
+    /// Address to listen on (0.0.0.0:7780 accepts other machines)
+    #[arg(long, default_value = "127.0.0.1:7780")]
+    addr: SocketAddr,
+    /// Stop after this many seconds [default: run until killed]
+    #[arg(long)]
     seconds: Option<u64>,
-}
-
-/// `Ok(None)` means `--help` was asked for.
-fn parse_args() -> Result<Option<Args>, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7780".parse().expect("default address"),
-        seconds: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
-            "--seconds" => {
-                args.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
-            }
-            "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    Ok(Some(args))
 }
 
 type Peer = PacketPeerStream<StreamPeerTcp>;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
 
     let reactor = Reactor::new()?;
     let mut server = TcpServer::new(&reactor);
@@ -114,12 +91,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stop_at = args
         .seconds
         .map(|s| Instant::now() + Duration::from_secs(s));
+    // TODO(merge): PeerMap — `lunanet::PeerMap<Peer>` instead of the HashMap
+    // once the core helper's PeerMap lands.
     let mut peers: HashMap<HandleId, Peer> = HashMap::new();
     let mut ready = Vec::new();
     // Packets received since the last tick, with their sender.
     let mut inbox: Vec<(HandleId, Vec<u8>)> = Vec::new();
     let mut relayed: u64 = 0;
-    let mut next_tick = Instant::now() + TICK;
+    // A loop that fell behind relays what it collected at once, then goes
+    // back on the 20 Hz grid: missed ticks are skipped, not bursted.
+    let mut clock = TickClock::new(TICK, Instant::now() + TICK).catch_up(CatchUp::Skip);
 
     loop {
         let now = Instant::now();
@@ -127,11 +108,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
         // Sleep until the next tick, the next packet or the stop time.
-        let wake = stop_at.map_or(next_tick, |t| t.min(next_tick));
-        reactor.poll(Some(wake.saturating_duration_since(now)))?;
+        let wait = clock.until_next(now);
+        let wait = stop_at.map_or(wait, |t| wait.min(t.saturating_duration_since(now)));
+        reactor.poll(Some(wait))?;
 
         while let Some(peer) = server.take_connection() {
-            let id = peer.id().expect("accepted peers have an id");
+            let Some(id) = peer.id() else { continue };
             let from = peer.remote_addr().map_or("?".into(), |a| a.to_string());
             log::info!("{id:?} joined from {from} ({} online)", peers.len() + 1);
             peers.insert(id, PacketPeerStream::new(peer));
@@ -147,17 +129,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
 
-        if Instant::now() >= next_tick {
+        if clock.due(Instant::now()).is_some() {
             relayed += broadcast(&mut peers, &mut inbox);
-            next_tick += TICK;
-            if next_tick < Instant::now() {
-                next_tick = Instant::now() + TICK; // fell behind: do not burst
-            }
         }
     }
     log::info!(
-        "done: {relayed} packets relayed, {} clients online",
-        peers.len()
+        "done: {relayed} packets relayed, {} clients online, {} ticks skipped",
+        peers.len(),
+        clock.skipped_ticks()
     );
     // Dropping the peers closes them gracefully (queued packets still go out).
     Ok(())

@@ -9,133 +9,206 @@
 //!
 //! The loop sleeps in `Reactor::poll(timeout)` until the next tick *or* the next
 //! packet, whichever comes first, so inputs are read as they arrive and the tick
-//! keeps its rate. Writes are coalesced (`Config::coalesce_writes`): everything
-//! sent to a client during a tick leaves in one `write` at the next pass.
+//! keeps its rate; the schedule is the crate's [`lunanet::TickClock`]
+//! (`--catch-up skip`, the default: a loop that fell behind drops the missed
+//! state broadcasts, only the newest state matters; `burst` runs them all).
+//! Writes are coalesced (`Config::coalesce_writes`): everything sent to a
+//! client during a tick leaves in one `write` at the next pass.
 //!
 //! The state record is 16 bytes, little-endian (Godot's `StreamPeer` layout):
-//! `u64` tick number, `u32` connected players, `u32` input bytes received this tick.
+//! `u64` tick number (0 = the first tick), `u32` connected players, `u32`
+//! input bytes received this tick.
+//!
+//! `--threads N` runs N tick loops, each with its own reactor and players, on
+//! one port (SO_REUSEPORT). That needs `Config::reuse_port`, which lands with
+//! the core redesign; until then `--threads` above 1 is refused.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+use clap::{Parser, ValueEnum};
+use lunanet::{
+    CatchUp, Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer, TickClock,
+};
 
+/// A fixed-rate tick loop broadcasting a state record to every client.
+#[derive(Debug, Parser)]
 struct Args {
-    addr: std::net::SocketAddr,
+    /// Address to listen on (port 0: any free port)
+    #[arg(long, default_value = "127.0.0.1:7778")]
+    addr: SocketAddr,
+    /// Ticks per second
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
     hz: u32,
+    /// Stop after this many seconds [default: run until killed]
+    #[arg(long)]
     seconds: Option<u64>,
+    /// What a loop that fell behind does with the missed ticks
+    #[arg(long, value_enum, default_value_t = Policy::Skip)]
+    catch_up: Policy,
+    /// Tick loops, each with its own reactor, sharing the port
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: u32,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: "127.0.0.1:7778".parse().expect("default address"),
-        hz: 30,
-        seconds: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
-            "--hz" => args.hz = value()?.parse().map_err(|e| format!("--hz: {e}"))?,
-            "--seconds" => {
-                args.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
-            }
-            "-h" | "--help" => {
-                return Err("usage: tick_server [--addr IP:PORT] [--hz N] [--seconds N]".into());
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    if args.hz == 0 || args.hz > 1000 {
-        return Err("--hz must be between 1 and 1000".into());
-    }
-    Ok(args)
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Policy {
+    /// Drop missed ticks; run the newest due one
+    Skip,
+    /// Run every missed tick back to back
+    Burst,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args = parse_args().map_err(|e| {
-        eprintln!("{e}");
-        std::process::exit(2)
-    })?;
+    let args = Args::parse();
+    let config = reactor_config(args.threads)?;
+    let stop_at = args
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let policy = match args.catch_up {
+        Policy::Skip => CatchUp::Skip,
+        Policy::Burst => CatchUp::Burst,
+    };
 
-    let reactor = Reactor::with_config(Config::default().coalesce_writes(true))?;
-    let mut server = TcpServer::new(&reactor);
-    server.listen(args.addr.port(), args.addr.ip())?;
+    // The first reactor binds (port 0 picks one); the others join its port.
+    let first = Room::bind(config.clone(), args.addr)?;
+    let addr = SocketAddr::new(args.addr.ip(), first.server.local_port());
     log::info!(
-        "tick server on {}:{} at {} Hz",
-        args.addr.ip(),
-        server.local_port(),
-        args.hz
+        "tick server on {addr} at {} Hz ({} thread(s))",
+        args.hz,
+        args.threads
     );
+    let mut threads = Vec::new();
+    for i in 1..args.threads {
+        let config = config.clone();
+        let hz = args.hz;
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("tick-{i}"))
+                .spawn(move || -> Result<(), String> {
+                    let room = Room::bind(config, addr).map_err(|e| e.to_string())?;
+                    room.run(hz, policy, stop_at).map_err(|e| e.to_string())
+                })?,
+        );
+    }
+    first.run(args.hz, policy, stop_at)?;
+    for t in threads {
+        t.join().map_err(|_| "a tick thread panicked")??;
+    }
+    Ok(())
+}
 
-    let period = Duration::from_secs(1) / args.hz;
-    let start = Instant::now();
-    let stop_at = args.seconds.map(|s| start + Duration::from_secs(s));
-    let mut next_tick = start + period;
-    let mut tick: u64 = 0;
-    let mut late_ticks: u64 = 0;
-    let mut players: HashMap<HandleId, StreamPeerTcp> = HashMap::new();
-    let mut ready = Vec::new();
-    let mut input = [0u8; 4096];
-    let mut inputs_this_tick: u32 = 0;
+/// The reactor configuration for `threads` reactors on one port.
+fn reactor_config(threads: u32) -> Result<Config, String> {
+    let config = Config::default().coalesce_writes(true);
+    // TODO(merge): reuse_port — once `Config::reuse_port` lands this is
+    // `Ok(config.reuse_port(threads > 1))` and the refusal goes.
+    if threads > 1 {
+        return Err(format!(
+            "--threads {threads} needs Config::reuse_port (SO_REUSEPORT), \
+             which this build of lunanet does not have yet"
+        ));
+    }
+    Ok(config)
+}
 
-    while stop_at.is_none_or(|t| Instant::now() < t) {
-        // Sleep until the next tick or the next packet.
-        reactor.poll(Some(next_tick.saturating_duration_since(Instant::now())))?;
+/// One reactor, its server, and the players it serves.
+struct Room {
+    reactor: Reactor,
+    server: TcpServer,
+}
 
-        while let Some(p) = server.take_connection() {
-            log::info!("player joined from {:?}", p.remote_addr());
-            players.insert(p.id().expect("connected"), p);
-        }
-        // Only the players whose connection changed are visited.
-        reactor.drain_ready(&mut ready);
-        for id in ready.drain(..) {
-            let Some(player) = players.get_mut(&id) else {
-                continue;
-            };
-            loop {
-                match player.get_partial_data(&mut input) {
-                    Ok(0) => break,
-                    Ok(n) => inputs_this_tick = inputs_this_tick.saturating_add(n as u32),
-                    Err(_) => break,
+impl Room {
+    fn bind(config: Config, addr: SocketAddr) -> Result<Room, SocketError> {
+        let reactor = Reactor::with_config(config)?;
+        let mut server = TcpServer::new(&reactor);
+        server.listen(addr.port(), addr.ip())?;
+        Ok(Room { reactor, server })
+    }
+
+    fn run(
+        mut self,
+        hz: u32,
+        policy: CatchUp,
+        stop_at: Option<Instant>,
+    ) -> Result<(), SocketError> {
+        let start = Instant::now();
+        // The first tick one period from now, then `hz` a second on the grid.
+        let mut clock =
+            TickClock::from_hz(hz, start + Duration::from_secs(1) / hz).catch_up(policy);
+        // TODO(merge): PeerMap — `lunanet::PeerMap<StreamPeerTcp>` instead of
+        // the HashMap once the core helper's PeerMap lands.
+        let mut players: HashMap<HandleId, StreamPeerTcp> = HashMap::new();
+        let mut ready = Vec::new();
+        let mut input = [0u8; 4096];
+        let mut inputs_this_tick: u32 = 0;
+
+        while stop_at.is_none_or(|t| Instant::now() < t) {
+            // Sleep until the next tick or the next packet.
+            self.reactor.poll(Some(clock.until_next(Instant::now())))?;
+
+            while let Some(p) = self.server.take_connection() {
+                log::info!("player joined from {:?}", p.remote_addr());
+                if let Some(id) = p.id() {
+                    players.insert(id, p);
                 }
             }
-            if matches!(player.status(), Status::None | Status::Error) {
-                log::info!("player left ({:?})", player.error());
-                players.remove(&id);
+            // Only the players whose connection changed are visited.
+            self.reactor.drain_ready(&mut ready);
+            for id in ready.drain(..) {
+                let Some(player) = players.get_mut(&id) else {
+                    continue;
+                };
+                loop {
+                    match player.get_partial_data(&mut input) {
+                        Ok(0) => break,
+                        Ok(n) => inputs_this_tick = inputs_this_tick.saturating_add(n as u32),
+                        Err(_) => break,
+                    }
+                }
+                if matches!(player.status(), Status::None | Status::Error) {
+                    log::info!("player left ({:?})", player.error());
+                    players.remove(&id);
+                }
             }
-        }
 
-        let now = Instant::now();
-        if now < next_tick {
-            continue;
-        }
-        // The tick: simulate (nothing here), then broadcast the state.
-        tick += 1;
-        if now > next_tick + period {
-            late_ticks += 1;
-        }
-        let count = players.len() as u32;
-        let mut record = [0u8; 16];
-        record[..8].copy_from_slice(&tick.to_le_bytes());
-        record[8..12].copy_from_slice(&count.to_le_bytes());
-        record[12..].copy_from_slice(&inputs_this_tick.to_le_bytes());
-        for player in players.values_mut() {
-            // One put per record: all-or-nothing, so a record is never cut.
-            if let Err(SocketError::OutOfBufferMemory) = player.put_data(&record) {
-                // A client that does not read: its queue is full. Skip it this
-                // tick (a real game might disconnect it).
-                log::debug!("player {:?} is not reading", player.remote_addr());
+            let Some(tick) = clock.due(Instant::now()) else {
+                continue;
+            };
+            // With CatchUp::Burst the missed ticks come on the next turns of
+            // the loop, with a zero poll timeout, so inputs keep being read.
+            // The tick: simulate (nothing here), then broadcast the state.
+            let count = players.len() as u32;
+            let mut record = [0u8; 16];
+            record[..8].copy_from_slice(&tick.number.to_le_bytes());
+            record[8..12].copy_from_slice(&count.to_le_bytes());
+            record[12..].copy_from_slice(&inputs_this_tick.to_le_bytes());
+            for player in players.values_mut() {
+                // One put per record: all-or-nothing, so a record is never cut.
+                if let Err(SocketError::OutOfBufferMemory) = player.put_data(&record) {
+                    // A client that does not read: its queue is full. Skip it
+                    // this tick (a real game might disconnect it).
+                    log::debug!("player {:?} is not reading", player.remote_addr());
+                }
+            }
+            inputs_this_tick = 0;
+            if (tick.number + 1).is_multiple_of(u64::from(hz) * 10) {
+                log::info!(
+                    "tick {}: {count} players, {} late and {} skipped ticks so far",
+                    tick.number,
+                    clock.late_ticks(),
+                    clock.skipped_ticks()
+                );
             }
         }
-        inputs_this_tick = 0;
-        next_tick += period;
-        if tick.is_multiple_of(u64::from(args.hz) * 10) {
-            log::info!("tick {tick}: {count} players, {late_ticks} late ticks so far");
-        }
+        log::info!(
+            "stopped after {} ticks ({} late, {} skipped)",
+            clock.ticks(),
+            clock.late_ticks(),
+            clock.skipped_ticks()
+        );
+        Ok(())
     }
-    log::info!("stopped after {tick} ticks ({late_ticks} late)");
-    Ok(())
 }

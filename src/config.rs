@@ -44,6 +44,8 @@ pub struct Config {
     pub no_delay: bool,
     /// See [`Config::coalesce_writes`].
     pub coalesce_writes: bool,
+    /// See [`Config::reuse_port`].
+    pub reuse_port: bool,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             linger_timeout: Duration::from_secs(5),
             no_delay: true,
             coalesce_writes: false,
+            reuse_port: false,
         }
     }
 }
@@ -141,6 +144,37 @@ impl Config {
         self
     }
 
+    /// Whether [`TcpServer::listen`](crate::TcpServer::listen) sets
+    /// `SO_REUSEPORT` (default off), so that several reactors, one per thread,
+    /// can each listen on the same address and port.
+    ///
+    /// The kernel then spreads incoming connections over the listening
+    /// sockets by a hash of each connection's addresses and ports: even on
+    /// average, but blind to load (a stalled thread keeps receiving
+    /// connections), and connections still queued on a listener that closes
+    /// are reset. `docs/many-cores.md` explains the limits and what to do
+    /// about them. Every socket sharing a port must set it, in processes of
+    /// the same user. Unix only (Linux, the BSDs, macOS): elsewhere `listen`
+    /// fails with `InvalidParameter`.
+    ///
+    /// ```
+    /// use lunanet::{Config, Reactor, TcpServer};
+    ///
+    /// let config = Config::default().reuse_port(true);
+    /// let (a, b) = (Reactor::with_config(config.clone())?, Reactor::with_config(config)?);
+    /// let mut first = TcpServer::new(&a);
+    /// first.listen(0, "127.0.0.1")?;
+    /// // A second reactor (normally on another thread) listens on the same port.
+    /// let mut second = TcpServer::new(&b);
+    /// second.listen(first.local_port(), "127.0.0.1")?;
+    /// assert_eq!(second.local_port(), first.local_port());
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> Config {
+        self.reuse_port = on;
+        self
+    }
+
     /// Rejects settings that cannot work.
     pub(crate) fn validate(&self) -> Result<(), SocketError> {
         if self.read_buffer_limit == 0
@@ -167,6 +201,7 @@ mod tests {
         assert_eq!(c.write_buffer_limit, 1024 * 1024);
         assert_eq!(c.connect_timeout, Duration::from_secs(30));
         assert!(c.no_delay);
+        assert!(!c.reuse_port);
         assert!(c.listen_backlog >= 1024);
         assert!(c.validate().is_ok());
     }

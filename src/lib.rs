@@ -160,6 +160,7 @@ mod reactor;
 mod stream_peer;
 mod sys;
 mod tcp;
+pub mod tick;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "websocket")]
@@ -173,7 +174,14 @@ pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
 pub use peer_map::{PeerMap, PeerMapIter, PeerMapIterMut};
 pub use reactor::{HandleId, Reactor, ReactorWaker};
 pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+pub use tcp::detached::DetachedPeer;
 pub use tcp::peer::StreamPeerTcp;
 pub use tcp::server::TcpServer;
+pub use tick::{CatchUp, Tick, TickClock};
 #[cfg(feature = "websocket")]
 pub use websocket::{WebSocketOptions, WebSocketPeer, WriteMode, WsState};
+
+/// The README's code blocks, compiled (and run unless `no_run`) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

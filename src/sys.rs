@@ -56,6 +56,12 @@ pub(crate) fn register_stream(
     registry.register(sock, token, Interest::READABLE | Interest::WRITABLE)
 }
 
+/// Takes a connection socket out of this reactor's poller, so that another
+/// reactor can register it (moving a peer between threads).
+pub(crate) fn deregister_stream(registry: &Registry, sock: &mut TcpStream) -> io::Result<()> {
+    registry.deregister(sock)
+}
+
 /// Registers a listening socket for incoming connections.
 pub(crate) fn register_listener(
     registry: &Registry,
@@ -147,18 +153,50 @@ pub(crate) fn tcp_socket(addr: &SocketAddr) -> io::Result<Socket> {
 /// Creates a socket and binds it to `local` (dual-stack when asked, falling
 /// back to IPv4 when the host has no IPv6).
 pub(crate) fn bound_socket(local: LocalAddr, reuse_address: bool) -> Result<Socket, SocketError> {
-    match try_bound_socket(local, reuse_address) {
+    bound_socket_with(local, reuse_address, false)
+}
+
+/// [`bound_socket`], and with `reuse_port` also `SO_REUSEPORT` (set before
+/// `bind`, as the kernel requires of every socket of the group).
+fn bound_socket_with(
+    local: LocalAddr,
+    reuse_address: bool,
+    reuse_port: bool,
+) -> Result<Socket, SocketError> {
+    match try_bound_socket(local, reuse_address, reuse_port) {
         Ok(s) => Ok(s),
         Err(e) if local.dual_stack && is_family_unsupported(&e) => {
             let v4 = local.v4_fallback().unwrap_or(local);
             log::debug!("no IPv6 on this host ({e}); binding {} instead", v4.addr);
-            try_bound_socket(v4, reuse_address).map_err(|e| bind_error(&e, v4.addr))
+            try_bound_socket(v4, reuse_address, reuse_port).map_err(|e| bind_error(&e, v4.addr))
         }
         Err(e) => Err(bind_error(&e, local.addr)),
     }
 }
 
-fn try_bound_socket(local: LocalAddr, reuse_address: bool) -> io::Result<Socket> {
+/// Sets `SO_REUSEPORT`: several sockets (one per reactor thread) may then
+/// listen on one address and port, the kernel spreading connections over
+/// them.
+#[cfg(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+))]
+fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(all(
+    unix,
+    not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+)))]
+fn set_reuse_port(_: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "SO_REUSEPORT is not available on this platform",
+    ))
+}
+
+fn try_bound_socket(local: LocalAddr, reuse_address: bool, reuse_port: bool) -> io::Result<Socket> {
     let socket = tcp_socket(&local.addr)?;
     if local.addr.is_ipv6() {
         // "::" means IPv6 only; "*" means both families.
@@ -169,6 +207,9 @@ fn try_bound_socket(local: LocalAddr, reuse_address: bool) -> io::Result<Socket>
     // a port in use, so it is never set there.
     if reuse_address && cfg!(unix) {
         socket.set_reuse_address(true)?;
+    }
+    if reuse_port {
+        set_reuse_port(&socket)?;
     }
     socket.bind(&SockAddr::from(local.addr))?;
     Ok(socket)
@@ -194,6 +235,7 @@ fn bind_error(e: &io::Error, addr: SocketAddr) -> SocketError {
         io::ErrorKind::AddrInUse
         | io::ErrorKind::AddrNotAvailable
         | io::ErrorKind::PermissionDenied => SocketError::BindFailed,
+        io::ErrorKind::Unsupported => SocketError::InvalidParameter,
         _ => SocketError::from_init(e),
     }
 }
@@ -250,9 +292,14 @@ pub(crate) fn into_mio_listener(socket: Socket) -> TcpListener {
     TcpListener::from_std(std::net::TcpListener::from(socket))
 }
 
-/// Opens a socket bound to `local` and listening with `backlog`.
-pub(crate) fn listener(local: LocalAddr, backlog: u32) -> Result<TcpListener, SocketError> {
-    let socket = bound_socket(local, true)?;
+/// Opens a socket bound to `local` and listening with `backlog`; with
+/// `reuse_port`, one of a group sharing the port (`SO_REUSEPORT`).
+pub(crate) fn listener(
+    local: LocalAddr,
+    backlog: u32,
+    reuse_port: bool,
+) -> Result<TcpListener, SocketError> {
+    let socket = bound_socket_with(local, true, reuse_port)?;
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     socket.listen(backlog).map_err(|e| {
         log::debug!("listen on {}: {e}", local.addr);

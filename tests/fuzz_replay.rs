@@ -20,7 +20,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::PathBuf;
 
-use lunanet::{StreamPeer, StreamPeerBuffer};
+use lunanet::{SocketError, StreamPeer, StreamPeerBuffer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
@@ -327,4 +327,128 @@ fn the_allocation_recorder_sees_allocations() {
     assert!(largest >= 1 << 20, "{largest}");
     // And the bound would catch a decoder that trusted a 16 MiB prefix.
     assert!(allocation_bound(8) < lunanet::MAX_STRING_LENGTH);
+}
+
+// ---------------------------------------------------------------------------
+// The corpus's documented outcomes (tests/corpus/README.md), file by file
+// ---------------------------------------------------------------------------
+
+fn outcomes(target: &str, harness: fn(&[u8])) -> Vec<(String, Vec<fuzz_harness::Outcome>)> {
+    corpus(target)
+        .into_iter()
+        .map(|(path, input)| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fuzz_harness::record_outcomes(harness, &input))
+        })
+        .collect()
+}
+
+/// Each corpus file does what the corpus README says it does, through the
+/// library (the harness already compares every answer with a reference; this
+/// pins the documented end states, so a file that drifted, or a decoder and
+/// reference that drifted together, fails). Every file needs an entry.
+/// A getter number and its answer (see `fuzz_harness::Outcome::Getter`).
+type Answer = (u8, Result<usize, SocketError>);
+
+#[test]
+fn corpus_files_have_their_documented_outcomes() {
+    use SocketError::{Busy, FileEof, InvalidParameter, OutOfBufferMemory as Oobm};
+    use fuzz_harness::Outcome::{self, Frames, Getter};
+
+    let frames = |o: &[Outcome]| -> (Vec<usize>, SocketError) {
+        match o {
+            [Frames { lens, end }] => (lens.clone(), *end),
+            other => panic!("one Frames outcome expected, got {other:?}"),
+        }
+    };
+    for (name, o) in outcomes("packet_frames", fuzz_harness::packet_frames) {
+        let (lens, end) = frames(&o);
+        let ok = match name.as_str() {
+            "empty.bin" | "truncated_payload.bin" => lens.is_empty() && end == FileEof,
+            "header_4gib_announced_within_max_u32.bin" => lens.is_empty() && end == FileEof,
+            "header_ffffffff.bin" => lens.is_empty() && end == Oobm,
+            "header_ffffffff_buffer.bin" => lens.len() == 1 && end == Oobm,
+            "header_split_2_bytes.bin" => lens == [7, 2, 99] && end == FileEof,
+            "header_split_across_reads.bin" => !lens.is_empty() && end == FileEof,
+            "zero_length_frames.bin" => lens == [0, 0, 0, 0, 0, 1, 0] && end == FileEof,
+            "zero_length_max_zero_then_oversized.bin" => {
+                !lens.is_empty() && lens.iter().all(|&l| l == 0) && end == Oobm
+            }
+            "max_size_then_oversized.bin" => lens == [1000] && end == Oobm,
+            "max_size_frame_read_limit_1.bin" => lens == [4096] && end == FileEof,
+            "max_size_default_65536.bin" => lens.first() == Some(&65536) && end == FileEof,
+            "truncated_tail_buffer.bin" => lens.len() == 1 && end == FileEof,
+            "many_tiny_frames.bin" => {
+                lens.len() == 200 && lens.iter().all(|&l| l <= 3) && end == FileEof
+            }
+            other => panic!("packet_frames/{other}: no documented outcome in this test"),
+        };
+        assert!(ok, "packet_frames/{name}: packets {lens:?}, then {end:?}");
+    }
+
+    for (name, o) in outcomes("typed_getters", fuzz_harness::typed_getters) {
+        let answers: Vec<Answer> = o
+            .iter()
+            .map(|x| match x {
+                Getter { getter, answer } => (*getter, *answer),
+                other => panic!("{name}: {other:?}"),
+            })
+            .collect();
+        let errors = |g: u8| -> Vec<SocketError> {
+            answers
+                .iter()
+                .filter(|(n, _)| *n == g)
+                .filter_map(|(_, a)| a.err())
+                .collect()
+        };
+        let all = |pred: &dyn Fn(&Answer) -> bool| !answers.is_empty() && answers.iter().all(pred);
+        let ok = match name.as_str() {
+            "empty.bin" => answers.is_empty(),
+            // Every string getter refuses; nothing allocated is checked by
+            // the allocation bound of the replay.
+            "string_len_ffffffff.bin"
+            | "string_len_ffffffff_big_endian.bin"
+            | "string_len_max_plus_one.bin" => {
+                all(&|(g, a)| (10..=12).contains(g) && *a == Err(Oobm))
+            }
+            "truncated_string.bin" => {
+                answers.first().map(|a| a.1) == Some(Err(Busy))
+                    && answers.iter().any(|a| a.1 == Err(FileEof))
+                    && answers
+                        .iter()
+                        .filter(|(g, _)| (10..=12).contains(g))
+                        .all(|(_, a)| a.is_err())
+            }
+            "invalid_utf8.bin" => {
+                errors(11) == [InvalidParameter]
+                    && answers.iter().any(|(g, a)| *g == 12 && a.is_ok())
+            }
+            "invalid_utf8_len.bin" => {
+                errors(14) == [InvalidParameter]
+                    && answers.iter().any(|(g, a)| *g == 13 && a.is_ok())
+            }
+            "split_utf8_char.bin" => errors(14).contains(&InvalidParameter),
+            "big_endian_all_widths.bin" => {
+                (0..=9).all(|g| answers.iter().any(|(n, a)| *n == g && a.is_ok()))
+            }
+            "read_limit_below_width.bin" => {
+                errors(6) == [Oobm] && errors(4) == [Oobm] && errors(10).iter().all(|e| *e == Oobm)
+            }
+            "minimal_default_short_read.bin" => answers.first().map(|a| a.1) == Some(Err(Busy)),
+            "string_len_huge_lens.bin" => {
+                let lens: Vec<_> = answers
+                    .iter()
+                    .filter(|(g, _)| *g == 13)
+                    .map(|a| a.1)
+                    .collect();
+                lens.len() == 7
+                    && lens[0] == Err(FileEof) // 16 MiB: allowed, not there
+                    && lens[1..5].iter().all(|a| *a == Err(Oobm)) // over 16 MiB
+                    && lens[5] == Err(FileEof) // available + 1
+            }
+            "latin1_high_bytes.bin" => all(&|(_, a)| a.is_ok()),
+            other => panic!("typed_getters/{other}: no documented outcome in this test"),
+        };
+        assert!(ok, "typed_getters/{name}: {answers:?}");
+    }
 }

@@ -51,9 +51,12 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod util;
+
 use lunanet::{Config, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use util::{splitmix64, stream_bytes as stream};
 
 /// Small limits, so that the limits are reached within a few operations.
 const READ_LIMIT: usize = 3 * 1024;
@@ -64,6 +67,8 @@ const LINGER: Duration = Duration::from_secs(10);
 /// Bound for anything that should take milliseconds on loopback.
 const DEADLINE: Duration = Duration::from_secs(20);
 const DEFAULT_CASES: u32 = 256;
+/// From this many cases on, every outcome counter must be above 0.
+const MIN_CASES_FOR_COVERAGE: u32 = 64;
 
 // ---------------------------------------------------------------------------
 // Operations
@@ -161,6 +166,7 @@ struct Stats {
     bytes: AtomicU64,
     refused_puts: AtomicU64,
     busy_gets: AtomicU64,
+    oversized_gets: AtomicU64,
     eof_gets: AtomicU64,
     to_none: AtomicU64,
     to_error: AtomicU64,
@@ -174,6 +180,7 @@ static STATS: Stats = Stats {
     bytes: AtomicU64::new(0),
     refused_puts: AtomicU64::new(0),
     busy_gets: AtomicU64::new(0),
+    oversized_gets: AtomicU64::new(0),
     eof_gets: AtomicU64::new(0),
     to_none: AtomicU64::new(0),
     to_error: AtomicU64::new(0),
@@ -206,8 +213,8 @@ fn api_sequences_follow_the_contract() {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     eprintln!(
         "model: {} cases, {} operations ({} polls) in {:.1} s; {} bytes checked; {} puts \
-         refused (OutOfBufferMemory), {} gets Busy, {} FileEof; {} → None, {} → Error; {} \
-         graceful closes checked",
+         refused (OutOfBufferMemory), {} gets Busy, {} gets over the read limit \
+         (OutOfBufferMemory), {} FileEof; {} → None, {} → Error; {} graceful closes checked",
         get(&STATS.cases),
         get(&STATS.ops),
         get(&STATS.polls),
@@ -215,6 +222,7 @@ fn api_sequences_follow_the_contract() {
         get(&STATS.bytes),
         get(&STATS.refused_puts),
         get(&STATS.busy_gets),
+        get(&STATS.oversized_gets),
         get(&STATS.eof_gets),
         get(&STATS.to_none),
         get(&STATS.to_error),
@@ -222,6 +230,34 @@ fn api_sequences_follow_the_contract() {
     );
     if let Err(e) = result {
         panic!("{e}");
+    }
+    // A generator that drifted (e.g. sizes that never reach a limit, closes
+    // that never happen) would leave whole rules unchecked while the test
+    // still passes: every outcome the model checks must have occurred.
+    if cases >= MIN_CASES_FOR_COVERAGE {
+        for (what, counter) in [
+            ("cases", &STATS.cases),
+            ("operations", &STATS.ops),
+            ("polls", &STATS.polls),
+            ("bytes checked", &STATS.bytes),
+            ("puts refused with OutOfBufferMemory", &STATS.refused_puts),
+            ("gets answered Busy", &STATS.busy_gets),
+            ("gets over the read limit", &STATS.oversized_gets),
+            ("gets answered FileEof or the error", &STATS.eof_gets),
+            ("transitions to None", &STATS.to_none),
+            ("transitions to Error", &STATS.to_error),
+            ("graceful closes checked", &STATS.graceful_closes),
+        ] {
+            assert!(
+                get(counter) > 0,
+                "the generator never produced {what} in {cases} cases: that rule went unchecked"
+            );
+        }
+    } else {
+        eprintln!(
+            "model: only {cases} cases (PROPTEST_CASES): outcome coverage not asserted \
+             (needs at least {MIN_CASES_FOR_COVERAGE})"
+        );
     }
 }
 
@@ -239,19 +275,7 @@ fn run_case(case: &Case) {
 // Streams
 // ---------------------------------------------------------------------------
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Byte `offset..offset + len` of stream `seed`.
-fn stream(seed: u64, offset: u64, len: usize) -> Vec<u8> {
-    (offset..offset + len as u64)
-        .map(|i| (splitmix64(seed ^ (i >> 3)) >> ((i & 7) * 8)) as u8)
-        .collect()
-}
+// The bytes of each flow are `util::stream_bytes(seed, offset, len)`.
 
 static SEEDS: AtomicU64 = AtomicU64::new(1);
 
@@ -442,6 +466,7 @@ impl World {
                     Side::Remote if self.is_std(slot) => self.put_std(slot, len),
                     Side::Remote => self.put_lunanet(slot, side, len, partial),
                 }
+                self.note_input_to_closed(slot);
                 self.check_quiet(Some((slot, side)));
             }
             Op::Get {
@@ -461,6 +486,18 @@ impl World {
             Op::Close { slot, side } => self.close(slot, side, false),
             Op::Drop { slot, side } => self.close(slot, side, true),
             Op::Reset { slot } => self.reset(slot),
+        }
+    }
+
+    /// Bytes accepted for a std remote that already closed its socket will
+    /// be answered with a reset by its kernel: from then on the connection
+    /// may fail.
+    fn note_input_to_closed(&mut self, slot: usize) {
+        if let Some(c) = self.slots[slot].connection.as_mut()
+            && matches!(c.remote, Remote::Std { sock: None, .. })
+            && c.flows[0].in_flight() > 0
+        {
+            c.reset = true;
         }
     }
 
@@ -684,6 +721,18 @@ impl World {
             return;
         }
         let after = end.peer.available_bytes();
+        if !partial && len > READ_LIMIT {
+            // The contract: a request larger than the read buffer limit can
+            // never succeed → OutOfBufferMemory, whatever is buffered and
+            // whatever the status (not Busy, not FileEof).
+            assert_eq!(
+                result,
+                Err(SocketError::OutOfBufferMemory),
+                "get_data({len}) over the read limit {READ_LIMIT} while {:?}",
+                end.status
+            );
+            count(&STATS.oversized_gets, 1);
+        }
         match result {
             Ok(n) => {
                 if partial {
@@ -711,7 +760,7 @@ impl World {
                     }
                     SocketError::Busy => {
                         assert!(
-                            !partial && len > available,
+                            !partial && len > available && len <= READ_LIMIT,
                             "Busy with {available} of {len}"
                         );
                         assert!(
@@ -818,11 +867,15 @@ impl World {
                 return;
             };
             if drop_it {
-                // Closing with unread input (or input arriving later) makes
-                // the kernel send a reset.
+                // Closing sends FIN after what the remote wrote; only unread
+                // input (or input arriving later: see `note_input_to_closed`)
+                // makes the kernel send a reset instead. Without one, the
+                // connection owes the client every byte (liveness checked).
                 *sock = None;
                 c.flows[1].fin = true;
-                c.reset = true;
+                if c.flows[0].in_flight() > 0 {
+                    c.reset = true;
+                }
             } else if !*shut {
                 // Fails only if the client already aborted the connection.
                 if let Err(e) = s.shutdown(Shutdown::Write) {

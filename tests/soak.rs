@@ -35,10 +35,13 @@
 //!   -- --nocapture` is a long soak too.
 //!
 //! Every loop is bounded by a deadline; nothing sleeps to synchronise.
+mod util;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+use util::{PHASE, Rng, fill_stream as fill, raise_nofile, splitmix64};
 
 /// Per-peer buffer limits of the soak's reactor.
 const READ_LIMIT: usize = 64 * 1024;
@@ -48,16 +51,36 @@ const WRITE_LIMIT: usize = 64 * 1024;
 /// sockets (≤ 320 MiB in flight in the worst case).
 const IN_FLIGHT_CAP: u64 = 32 * 1024;
 /// One pair in `SLOW_EVERY` (at most `MAX_SLOW` pairs) has slow readers: both
-/// its ends read only in bursts, every `SLOW_PASSES` passes, and may have
-/// `SLOW_CAP` bytes in flight each way. Their read buffers fill up (reading
+/// its ends read nothing until their sender was refused once, then only in
+/// bursts, every `SLOW_PASSES` passes, and may have
+/// `slow_cap()` bytes in flight each way. Their read buffers fill up (reading
 /// stops, TCP backpressure), the kernel buffers fill up (several MiB on
 /// loopback), then their senders' write queues fill up and `put_data` is
 /// refused with `OutOfBufferMemory` — the backpressure path, next to the fast
-/// pairs and at their scale.
+/// pairs and at their scale. `run` asserts that refusals happened.
 const SLOW_EVERY: usize = 50;
 const MAX_SLOW: usize = 10;
 const SLOW_PASSES: u64 = 32;
-const SLOW_CAP: u64 = 8 * 1024 * 1024;
+
+/// Bytes a slow pair may have in flight each way: more than the kernel can
+/// buffer for one loopback connection (the maxima of `tcp_rmem` + `tcp_wmem`,
+/// doubled), so the cap is never what stops the sender: the write queue fills
+/// and `put_data` is refused. (With a fixed 8 MiB, a host whose `tcp_rmem`
+/// allows 32 MiB could absorb it all and never push back.) Falls back to
+/// 80 MiB where the sysctls cannot be read.
+fn slow_cap() -> u64 {
+    let max_of = |path: &str| -> Option<u64> {
+        let text = std::fs::read_to_string(path).ok()?;
+        text.split_whitespace().nth(2)?.parse().ok()
+    };
+    match (
+        max_of("/proc/sys/net/ipv4/tcp_rmem"),
+        max_of("/proc/sys/net/ipv4/tcp_wmem"),
+    ) {
+        (Some(r), Some(w)) => 2 * (r + w),
+        _ => 80 * 1024 * 1024,
+    }
+}
 /// Largest message put in one call (and largest single read).
 const MAX_MESSAGE: usize = 16 * 1024;
 /// Connections started at once while connecting (below the listen backlog).
@@ -148,59 +171,24 @@ fn run(plan: Plan) {
         figures.bytes[0] > 0 && figures.bytes[1] > 0,
         "no traffic moved"
     );
+    // The backpressure path the module doc claims was really taken.
+    assert!(
+        figures.refusals > 0,
+        "no put_data was refused: the slow pairs never filled their write queues, \
+         so backpressure was not exercised"
+    );
 }
 
 // ---------------------------------------------------------------------------
-// Deterministic streams
+// Deterministic streams (the bytes and the RNG are `util`'s)
 // ---------------------------------------------------------------------------
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Fills `out` with the bytes of stream `seed` from `offset` on. Random access:
-/// byte `i` is byte `i % 8` of `splitmix64(seed ^ word(i / 8))`.
-fn fill(seed: u64, offset: u64, out: &mut [u8]) {
-    let mut pos = offset;
-    let mut i = 0;
-    while i < out.len() {
-        let word = splitmix64(seed ^ (pos >> 3).wrapping_mul(0xD6E8_FEB8_6659_FD93));
-        let bytes = word.to_le_bytes();
-        let start = (pos & 7) as usize;
-        let n = (8 - start).min(out.len() - i);
-        out[i..i + n].copy_from_slice(&bytes[start..start + n]);
-        i += n;
-        pos += n as u64;
-    }
-}
-
-/// A small PRNG for sizes and choices (xorshift64*).
-#[derive(Debug, Clone, Copy)]
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(splitmix64(seed) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// A message or read size: mostly small, sometimes medium, rarely large.
-    fn size(&mut self) -> usize {
-        match self.below(16) {
-            0 => 4096 + self.below(MAX_MESSAGE - 4096 + 1),
-            1..=4 => 512 + self.below(4096 - 512),
-            _ => 1 + self.below(512),
-        }
+/// A message or read size: mostly small, sometimes medium, rarely large.
+fn size(rng: &mut Rng) -> usize {
+    match rng.below(16) {
+        0 => 4096 + rng.below(MAX_MESSAGE - 4096 + 1),
+        1..=4 => 512 + rng.below(4096 - 512),
+        _ => 1 + rng.below(512),
     }
 }
 
@@ -259,6 +247,9 @@ struct Flow {
     /// What is left of the message being put (0: pick a new one).
     message_left: usize,
     messages: u64,
+    /// The sender's `put_data` was refused at least once (backpressure
+    /// reached it); a slow receiver starts its read bursts only then.
+    refused: bool,
     sizes: Rng,
     sent_sum: Checksum,
     received_sum: Checksum,
@@ -273,6 +264,7 @@ impl Flow {
             received: 0,
             message_left: 0,
             messages: 0,
+            refused: false,
             sizes: Rng::new(seed ^ 1),
             sent_sum: Checksum::default(),
             received_sum: Checksum::default(),
@@ -286,6 +278,9 @@ fn is_slow(pair: usize) -> bool {
 
 struct Soak {
     reactor: Reactor,
+    server: TcpServer,
+    /// See [`slow_cap`].
+    slow_cap: u64,
     /// Reactor passes so far.
     passes: u64,
     /// Slow pairs read only in bursts (during the traffic phase).
@@ -339,7 +334,7 @@ impl Soak {
             if available == 0 {
                 return;
             }
-            let want = self.read_rng.size();
+            let want = size(&mut self.read_rng);
             let exact = self.read_rng.below(4) == 0 && available >= want;
             let buf = &mut self.scratch[..want];
             let got = if exact {
@@ -404,7 +399,7 @@ impl Soak {
     fn send_end(&mut self, pair: usize, side: usize) {
         let dir = side;
         let cap = if is_slow(pair) {
-            SLOW_CAP
+            self.slow_cap
         } else {
             IN_FLIGHT_CAP
         };
@@ -414,7 +409,7 @@ impl Soak {
                 return;
             }
             if flow.message_left == 0 {
-                flow.message_left = flow.sizes.size();
+                flow.message_left = size(&mut flow.sizes);
             }
             let len = flow.message_left;
             let offset = flow.sent;
@@ -460,6 +455,7 @@ impl Soak {
                         self.error(msg);
                     }
                     self.refusals += 1;
+                    self.flows[pair][dir].refused = true;
                     return;
                 }
                 Err(e) => {
@@ -493,8 +489,16 @@ impl Soak {
             // read buffer gets no new event: read them all here.
             let slow_pairs = self.ends.len().min(SLOW_EVERY * MAX_SLOW);
             for pair in (0..slow_pairs).filter(|&p| is_slow(p)) {
-                self.read_end(pair, 0);
-                self.read_end(pair, 1);
+                for side in 0..2 {
+                    // While pausing, a slow end reads nothing until its
+                    // incoming flow was pushed back once: it never reads, so
+                    // its receive window never grows, the kernel's buffers
+                    // fill and the sender's queue must refuse (a cap or a
+                    // generous kernel cannot hide the backpressure path).
+                    if !self.pausing || self.flows[pair][1 - side].refused {
+                        self.read_end(pair, side);
+                    }
+                }
             }
         }
     }
@@ -546,308 +550,409 @@ fn rss_kib() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn soak(plan: Plan) -> Figures {
-    let pairs = plan.pairs;
-    // Two descriptors per pair, plus the listener, epoll, waker and stdio.
-    let need = 2 * pairs as u64 + 64;
-    let limit = rlimit::increase_nofile_limit(u64::MAX).expect("raise RLIMIT_NOFILE");
-    assert!(
-        limit >= need,
-        "{pairs} pairs need {need} descriptors; the hard RLIMIT_NOFILE allows {limit}"
-    );
-    let reactor = Reactor::with_config(
-        Config::default()
-            .read_buffer_limit(READ_LIMIT)
-            .write_buffer_limit(WRITE_LIMIT),
-    )
-    .expect("reactor");
-    let buffered_bound = pairs * 2 * (READ_LIMIT + WRITE_LIMIT);
-    let mut server = TcpServer::new(&reactor);
-    server.listen(0, "127.0.0.1").expect("listen");
-    let port = server.local_port();
+// ---------------------------------------------------------------------------
+// The run, step by step
+// ---------------------------------------------------------------------------
 
-    let mut soak = Soak {
-        reactor: reactor.clone(),
-        passes: 0,
-        pausing: true,
-        ends: (0..pairs).map(|_| [None, None]).collect(),
-        flows: (0..pairs)
-            .map(|p| [Flow::new(p, 0), Flow::new(p, 1)])
-            .collect(),
-        by_slot: Vec::new(),
-        read_rng: Rng::new(7),
-        put_rng: Rng::new(11),
-        scratch: vec![0; MAX_MESSAGE],
-        expected: vec![0; MAX_MESSAGE],
-        refusals: 0,
-        peak_buffered: 0,
-        errors: Vec::new(),
-    };
+fn soak(plan: Plan) -> Figures {
+    let mut soak = Soak::new(plan.pairs);
     let mut figures = Figures {
-        pairs,
-        buffered_bound,
+        pairs: plan.pairs,
+        buffered_bound: soak.buffered_bound(),
         ..Figures::default()
     };
+    figures.connect_secs = soak.connect_all(plan.progress.is_some());
+    figures.traffic_secs = soak.traffic(&plan);
+    let closing = Instant::now();
+    soak.drain_in_flight();
+    soak.check_all_connected("after draining");
+    soak.compare_checksums();
+    soak.send_last_message_and_disconnect();
+    soak.accepted_peers_read_everything_then_close();
+    soak.wait_until_reactor_empty();
+    figures.close_secs = closing.elapsed().as_secs_f64();
+    soak.finish(figures)
+}
 
-    // -- connect, in batches below the listen backlog ------------------------
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(60) + Duration::from_millis(20 * pairs as u64);
-    let mut by_port: HashMap<u16, usize> = HashMap::new();
-    let mut next = 0;
-    let mut connected = 0;
-    while connected < pairs {
-        assert!(
-            Instant::now() < deadline,
-            "connecting: {connected} of {pairs} pairs after {:?}",
-            started.elapsed()
-        );
-        while next < pairs && next - connected < CONNECT_BATCH {
-            let mut client = StreamPeerTcp::new(&reactor);
-            client
-                .connect_to_host("127.0.0.1", port)
-                .expect("connect_to_host");
-            by_port.insert(client.local_port(), next);
-            soak.ends[next][0] = Some(client);
-            next += 1;
+impl Soak {
+    /// A reactor with the soak's limits, a listening server, no pairs yet.
+    fn new(pairs: usize) -> Soak {
+        // Two descriptors per pair.
+        if let Err(e) = raise_nofile(2 * pairs) {
+            panic!("{e}");
         }
-        reactor
-            .poll(Some(Duration::from_millis(5)))
-            .expect("reactor poll");
-        while let Some(peer) = server.take_connection() {
-            let pair = *by_port
-                .get(&peer.connected_port())
-                .expect("an accepted peer matches a client's local port");
-            soak.ends[pair][1] = Some(peer);
-            connected += 1;
+        let reactor = Reactor::with_config(
+            Config::default()
+                .read_buffer_limit(READ_LIMIT)
+                .write_buffer_limit(WRITE_LIMIT),
+        )
+        .expect("reactor");
+        let mut server = TcpServer::new(&reactor);
+        server.listen(0, "127.0.0.1").expect("listen");
+        Soak {
+            reactor,
+            server,
+            slow_cap: slow_cap(),
+            passes: 0,
+            pausing: true,
+            ends: (0..pairs).map(|_| [None, None]).collect(),
+            flows: (0..pairs)
+                .map(|p| [Flow::new(p, 0), Flow::new(p, 1)])
+                .collect(),
+            by_slot: Vec::new(),
+            read_rng: Rng::new(7),
+            put_rng: Rng::new(11),
+            scratch: vec![0; MAX_MESSAGE],
+            expected: vec![0; MAX_MESSAGE],
+            refusals: 0,
+            peak_buffered: 0,
+            errors: Vec::new(),
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for pair in 0..pairs {
-        while soak.ends[pair][0].as_ref().map(StreamPeerTcp::status) == Some(Status::Connecting) {
-            assert!(Instant::now() < deadline, "pair {pair} still connecting");
-            reactor
+
+    fn pairs(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// What the reactor may hold at most: every peer's buffers full.
+    fn buffered_bound(&self) -> usize {
+        self.pairs() * 2 * (READ_LIMIT + WRITE_LIMIT)
+    }
+
+    /// Step 1: connects every pair, in batches below the listen backlog;
+    /// returns the seconds it took.
+    fn connect_all(&mut self, progress: bool) -> f64 {
+        let pairs = self.pairs();
+        let port = self.server.local_port();
+        let started = Instant::now();
+        let deadline = started + PHASE + Duration::from_millis(20 * pairs as u64);
+        let mut by_port: HashMap<u16, usize> = HashMap::new();
+        let mut next = 0;
+        let mut connected = 0;
+        while connected < pairs {
+            assert!(
+                Instant::now() < deadline,
+                "connecting: {connected} of {pairs} pairs after {:?}",
+                started.elapsed()
+            );
+            while next < pairs && next - connected < CONNECT_BATCH {
+                let mut client = StreamPeerTcp::new(&self.reactor);
+                client
+                    .connect_to_host("127.0.0.1", port)
+                    .expect("connect_to_host");
+                by_port.insert(client.local_port(), next);
+                self.ends[next][0] = Some(client);
+                next += 1;
+            }
+            self.reactor
                 .poll(Some(Duration::from_millis(5)))
                 .expect("reactor poll");
+            while let Some(peer) = self.server.take_connection() {
+                let pair = *by_port
+                    .get(&peer.connected_port())
+                    .expect("an accepted peer matches a client's local port");
+                self.ends[pair][1] = Some(peer);
+                connected += 1;
+            }
         }
-        soak.register(pair, 0);
-        soak.register(pair, 1);
-    }
-    soak.check_all_connected("after connecting");
-    figures.connect_secs = started.elapsed().as_secs_f64();
-    if plan.progress.is_some() {
-        eprintln!(
-            "soak: {pairs} pairs ({} sockets) connected in {:.1} s",
-            2 * pairs,
-            figures.connect_secs
-        );
-    }
-
-    // -- traffic ---------------------------------------------------------------
-    let started = Instant::now();
-    let mut ready = Vec::new();
-    let mut last_check = started;
-    let mut last_progress = started;
-    let mut last_bytes = [0u64; 2];
-    while started.elapsed() < plan.traffic && soak.errors.is_empty() {
+        let deadline = Instant::now() + PHASE;
         for pair in 0..pairs {
-            soak.send_end(pair, 0);
-            soak.send_end(pair, 1);
+            while self.ends[pair][0].as_ref().map(StreamPeerTcp::status) == Some(Status::Connecting)
+            {
+                assert!(Instant::now() < deadline, "pair {pair} still connecting");
+                self.reactor
+                    .poll(Some(Duration::from_millis(5)))
+                    .expect("reactor poll");
+            }
+            self.register(pair, 0);
+            self.register(pair, 1);
         }
-        soak.pass(&mut ready);
-        soak.watch();
-        let now = Instant::now();
-        if now - last_check >= Duration::from_secs(1) {
-            last_check = now;
-            soak.check_all_connected("during traffic");
-        }
-        if let Some(every) = plan.progress
-            && now - last_progress >= every
-        {
-            let (bytes, messages, in_flight) = soak.totals();
-            let secs = (now - last_progress).as_secs_f64();
-            let (rss, _) = rss_kib();
+        self.check_all_connected("after connecting");
+        let secs = started.elapsed().as_secs_f64();
+        if progress {
             eprintln!(
-                "soak: {:>4.0} s  c→s {:>7.1} MiB ({:>6.1} MiB/s)  s→c {:>7.1} MiB ({:>6.1} MiB/s)  \
-                 messages {}  in flight {} KiB  buffered {} KiB (peak {} KiB)  rss {} MiB",
-                started.elapsed().as_secs_f64(),
-                bytes[0] as f64 / 1048576.0,
-                (bytes[0] - last_bytes[0]) as f64 / 1048576.0 / secs,
-                bytes[1] as f64 / 1048576.0,
-                (bytes[1] - last_bytes[1]) as f64 / 1048576.0 / secs,
-                messages[0] + messages[1],
-                in_flight / 1024,
-                reactor.buffered_capacity() / 1024,
-                soak.peak_buffered / 1024,
-                rss / 1024,
+                "soak: {pairs} pairs ({} sockets) connected in {secs:.1} s",
+                2 * pairs
             );
-            last_bytes = bytes;
-            last_progress = now;
         }
+        secs
     }
-    figures.traffic_secs = started.elapsed().as_secs_f64();
-    soak.pausing = false;
 
-    // -- drain: everything sent arrives ---------------------------------------
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(60);
-    loop {
-        let (_, _, in_flight) = soak.totals();
-        if in_flight == 0 || !soak.errors.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let stuck: Vec<String> = soak
-                .flows
-                .iter()
-                .enumerate()
-                .flat_map(|(p, f)| (0..2).map(move |d| (p, d, f[d].sent - f[d].received)))
-                .filter(|&(_, _, left)| left > 0)
-                .take(10)
-                .map(|(p, d, left)| {
-                    let receiver = soak.ends[p][1 - d].as_ref().expect("peer");
-                    format!(
-                        "pair {p} dir {d}: {left} bytes missing, {} available unread",
-                        receiver.available_bytes()
-                    )
-                })
-                .collect();
-            soak.error(format!(
-                "drain timed out with {in_flight} bytes in flight: {stuck:?}"
-            ));
-            break;
-        }
-        soak.pass(&mut ready);
-        soak.watch();
-    }
-    soak.check_all_connected("after draining");
-    for (pair, flows) in soak.flows.iter().enumerate() {
-        for (dir, flow) in flows.iter().enumerate() {
-            if flow.sent_sum != flow.received_sum || flow.sent != flow.received {
+    /// Step 2: checksummed traffic both ways on every pair for
+    /// `plan.traffic` (slow pairs read in bursts); returns the seconds.
+    fn traffic(&mut self, plan: &Plan) -> f64 {
+        let started = Instant::now();
+        let mut ready = Vec::new();
+        let mut last_check = started;
+        let mut progress = Progress::new(started);
+        // At least `plan.traffic`, and until every slow flow was pushed back
+        // once (the backpressure path the soak claims), within `PHASE` more.
+        let deadline = started + plan.traffic + PHASE;
+        while (started.elapsed() < plan.traffic || !self.every_slow_flow_refused())
+            && self.errors.is_empty()
+        {
+            if Instant::now() >= deadline {
                 let msg = format!(
-                    "pair {pair} dir {dir}: sent {} bytes (checksum {:x}), received {} \
-                     (checksum {:x})",
-                    flow.sent, flow.sent_sum.hash, flow.received, flow.received_sum.hash
+                    "backpressure never reached every slow pair within {:?}",
+                    plan.traffic + PHASE
                 );
-                if soak.errors.len() < 100 {
-                    soak.errors.push(msg);
+                self.error(msg);
+                break;
+            }
+            for pair in 0..self.pairs() {
+                self.send_end(pair, 0);
+                self.send_end(pair, 1);
+            }
+            self.pass(&mut ready);
+            self.watch();
+            let now = Instant::now();
+            if now - last_check >= Duration::from_secs(1) {
+                last_check = now;
+                self.check_all_connected("during traffic");
+            }
+            if let Some(every) = plan.progress
+                && now - progress.at >= every
+            {
+                progress.print(self, started, now);
+            }
+        }
+        self.pausing = false;
+        started.elapsed().as_secs_f64()
+    }
+
+    /// Whether `put_data` was refused at least once on every flow of a slow
+    /// pair.
+    fn every_slow_flow_refused(&self) -> bool {
+        (0..self.pairs())
+            .filter(|&p| is_slow(p))
+            .all(|p| self.flows[p].iter().all(|f| f.refused))
+    }
+
+    /// Step 3: passes until every byte sent has been received and verified.
+    fn drain_in_flight(&mut self) {
+        let mut ready = Vec::new();
+        let deadline = Instant::now() + PHASE;
+        loop {
+            let (_, _, in_flight) = self.totals();
+            if in_flight == 0 || !self.errors.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let stuck = self.stuck_flows();
+                self.error(format!(
+                    "drain timed out with {in_flight} bytes in flight: {stuck:?}"
+                ));
+                return;
+            }
+            self.pass(&mut ready);
+            self.watch();
+        }
+    }
+
+    /// Up to ten flows with bytes missing, for the drain's error message.
+    fn stuck_flows(&self) -> Vec<String> {
+        self.flows
+            .iter()
+            .enumerate()
+            .flat_map(|(p, f)| (0..2).map(move |d| (p, d, f[d].sent - f[d].received)))
+            .filter(|&(_, _, left)| left > 0)
+            .take(10)
+            .map(|(p, d, left)| {
+                let receiver = self.ends[p][1 - d].as_ref().expect("peer");
+                format!(
+                    "pair {p} dir {d}: {left} bytes missing, {} available unread",
+                    receiver.available_bytes()
+                )
+            })
+            .collect()
+    }
+
+    /// Step 4: both ends of every flow agree on the count and the checksum.
+    fn compare_checksums(&mut self) {
+        for pair in 0..self.pairs() {
+            for dir in 0..2 {
+                let flow = &self.flows[pair][dir];
+                if flow.sent_sum != flow.received_sum || flow.sent != flow.received {
+                    let msg = format!(
+                        "pair {pair} dir {dir}: sent {} bytes (checksum {:x}), received {} \
+                         (checksum {:x})",
+                        flow.sent, flow.sent_sum.hash, flow.received, flow.received_sum.hash
+                    );
+                    self.error(msg);
                 }
             }
         }
     }
 
-    // -- close: each client sends a last message and disconnects at once ------
-    for pair in 0..pairs {
-        let len = soak.flows[pair][0].sizes.size();
-        let flow = &mut soak.flows[pair][0];
-        fill(flow.seed, flow.sent, &mut soak.scratch[..len]);
-        let mut client = soak.ends[pair][0].take().expect("client");
-        // Nothing is queued (everything was drained), so it all fits.
-        match client.put_data(&soak.scratch[..len]) {
-            Ok(()) => {
-                flow.sent_sum.update(&soak.scratch[..len]);
-                flow.sent += len as u64;
-                flow.messages += 1;
+    /// Step 5: each client puts a last message and disconnects in the same
+    /// tick (its handle is `None` at once; the reactor still delivers).
+    fn send_last_message_and_disconnect(&mut self) {
+        for pair in 0..self.pairs() {
+            let len = size(&mut self.flows[pair][0].sizes);
+            let flow = &mut self.flows[pair][0];
+            fill(flow.seed, flow.sent, &mut self.scratch[..len]);
+            let mut client = self.ends[pair][0].take().expect("client");
+            // Nothing is queued (everything was drained), so it all fits.
+            match client.put_data(&self.scratch[..len]) {
+                Ok(()) => {
+                    flow.sent_sum.update(&self.scratch[..len]);
+                    flow.sent += len as u64;
+                    flow.messages += 1;
+                }
+                Err(e) => self.error(format!("pair {pair}: last message of {len} bytes: {e}")),
             }
-            Err(e) => soak.error(format!("pair {pair}: last message of {len} bytes: {e}")),
-        }
-        client.disconnect_from_host();
-        if client.status() != Status::None {
-            soak.error(format!(
-                "pair {pair}: {:?} after disconnect",
-                client.status()
-            ));
-        }
-    }
-    // The accepted peers read the last bytes, then see the FIN: `None` only
-    // once every byte was taken.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut open = pairs;
-    while open > 0 && soak.errors.is_empty() {
-        if Instant::now() >= deadline {
-            soak.error(format!(
-                "{open} accepted peers still open after the clients closed"
-            ));
-            break;
-        }
-        soak.pass(&mut ready);
-        soak.watch();
-        for pair in 0..pairs {
-            let Some(peer) = soak.ends[pair][1].as_ref() else {
-                continue;
-            };
-            let status = peer.status();
-            if status == Status::Connected {
-                continue;
-            }
-            let mut peer = soak.ends[pair][1].take().expect("peer");
-            open -= 1;
-            if status != Status::None {
-                soak.error(format!(
-                    "pair {pair}: accepted peer {status:?} ({:?})",
-                    peer.error()
+            client.disconnect_from_host();
+            if client.status() != Status::None {
+                self.error(format!(
+                    "pair {pair}: {:?} after disconnect",
+                    client.status()
                 ));
-                continue;
-            }
-            // The FIN rule: None only once everything was read.
-            let flow = &soak.flows[pair][0];
-            if peer.available_bytes() != 0
-                || flow.received != flow.sent
-                || flow.received_sum != flow.sent_sum
-            {
-                let msg = format!(
-                    "pair {pair}: None with {} unread, {} of {} bytes received",
-                    peer.available_bytes(),
-                    flow.received,
-                    flow.sent
-                );
-                soak.error(msg);
-            }
-            let mut one = [0u8; 1];
-            if peer.get_partial_data(&mut one) != Err(SocketError::FileEof) {
-                soak.error(format!("pair {pair}: no FileEof after the close"));
             }
         }
     }
-    // Every socket closes: only the listener is left.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reactor.len() > 1 {
-        if Instant::now() >= deadline {
-            soak.error(format!("{} entries left after closing", reactor.len() - 1));
-            break;
-        }
-        reactor
-            .poll(Some(Duration::from_millis(10)))
-            .expect("reactor poll");
-    }
-    drop(server);
-    if !reactor.is_empty() {
-        soak.error(format!(
-            "{} entries left after stopping the server",
-            reactor.len()
-        ));
-    }
-    figures.close_secs = started.elapsed().as_secs_f64();
 
-    let (bytes, messages, in_flight) = soak.totals();
-    if in_flight != 0 && soak.errors.is_empty() {
-        soak.error(format!("{in_flight} bytes unaccounted for"));
+    /// Step 6: the accepted peers read the last bytes, then see the FIN:
+    /// `None` only once every byte was taken, then `FileEof`.
+    fn accepted_peers_read_everything_then_close(&mut self) {
+        let mut ready = Vec::new();
+        let deadline = Instant::now() + PHASE;
+        let mut open = self.pairs();
+        while open > 0 && self.errors.is_empty() {
+            if Instant::now() >= deadline {
+                self.error(format!(
+                    "{open} accepted peers still open after the clients closed"
+                ));
+                return;
+            }
+            self.pass(&mut ready);
+            self.watch();
+            for pair in 0..self.pairs() {
+                let Some(status) = self.ends[pair][1].as_ref().map(StreamPeerTcp::status) else {
+                    continue;
+                };
+                if status == Status::Connected {
+                    continue;
+                }
+                let peer = self.ends[pair][1].take().expect("peer");
+                open -= 1;
+                self.check_closed_after_everything(pair, peer, status);
+            }
+        }
     }
-    figures.bytes = bytes;
-    figures.messages = messages;
-    figures.refusals = soak.refusals;
-    soak.watch();
-    figures.peak_buffered = soak.peak_buffered;
-    if figures.peak_buffered > buffered_bound {
-        soak.error(format!(
-            "buffered capacity peaked at {} > bound {buffered_bound}",
-            figures.peak_buffered
-        ));
+
+    /// The FIN rule for one accepted peer that left `Connected`.
+    fn check_closed_after_everything(
+        &mut self,
+        pair: usize,
+        mut peer: StreamPeerTcp,
+        status: Status,
+    ) {
+        if status != Status::None {
+            let msg = format!("pair {pair}: accepted peer {status:?} ({:?})", peer.error());
+            self.error(msg);
+            return;
+        }
+        let flow = &self.flows[pair][0];
+        if peer.available_bytes() != 0
+            || flow.received != flow.sent
+            || flow.received_sum != flow.sent_sum
+        {
+            let msg = format!(
+                "pair {pair}: None with {} unread, {} of {} bytes received",
+                peer.available_bytes(),
+                flow.received,
+                flow.sent
+            );
+            self.error(msg);
+        }
+        let mut one = [0u8; 1];
+        if peer.get_partial_data(&mut one) != Err(SocketError::FileEof) {
+            self.error(format!("pair {pair}: no FileEof after the close"));
+        }
     }
-    let (rss, hwm) = rss_kib();
-    figures.rss_kib = rss;
-    figures.peak_rss_kib = hwm;
-    figures.errors = soak.errors;
-    figures
+
+    /// Step 7: every socket closes (only the listener is left), then the
+    /// server stops and the reactor is empty.
+    fn wait_until_reactor_empty(&mut self) {
+        let deadline = Instant::now() + PHASE;
+        while self.reactor.len() > 1 {
+            if Instant::now() >= deadline {
+                let msg = format!("{} entries left after closing", self.reactor.len() - 1);
+                self.error(msg);
+                break;
+            }
+            self.reactor
+                .poll(Some(Duration::from_millis(10)))
+                .expect("reactor poll");
+        }
+        self.server.stop();
+        if !self.reactor.is_empty() {
+            let msg = format!(
+                "{} entries left after stopping the server",
+                self.reactor.len()
+            );
+            self.error(msg);
+        }
+    }
+
+    /// The figures of the run, with the last accounting checks.
+    fn finish(mut self, mut figures: Figures) -> Figures {
+        let (bytes, messages, in_flight) = self.totals();
+        if in_flight != 0 && self.errors.is_empty() {
+            self.error(format!("{in_flight} bytes unaccounted for"));
+        }
+        self.watch();
+        if self.peak_buffered > figures.buffered_bound {
+            let msg = format!(
+                "buffered capacity peaked at {} > bound {}",
+                self.peak_buffered, figures.buffered_bound
+            );
+            self.error(msg);
+        }
+        let (rss, hwm) = rss_kib();
+        figures.bytes = bytes;
+        figures.messages = messages;
+        figures.refusals = self.refusals;
+        figures.peak_buffered = self.peak_buffered;
+        figures.rss_kib = rss;
+        figures.peak_rss_kib = hwm;
+        figures.errors = self.errors;
+        figures
+    }
+}
+
+/// The progress line of a long soak (every `Plan::progress`).
+struct Progress {
+    at: Instant,
+    bytes: [u64; 2],
+}
+
+impl Progress {
+    fn new(at: Instant) -> Progress {
+        Progress { at, bytes: [0; 2] }
+    }
+
+    fn print(&mut self, soak: &Soak, started: Instant, now: Instant) {
+        let (bytes, messages, in_flight) = soak.totals();
+        let secs = (now - self.at).as_secs_f64();
+        let (rss, _) = rss_kib();
+        eprintln!(
+            "soak: {:>4.0} s  c→s {:>7.1} MiB ({:>6.1} MiB/s)  s→c {:>7.1} MiB ({:>6.1} MiB/s)  \
+             messages {}  in flight {} KiB  buffered {} KiB (peak {} KiB)  rss {} MiB",
+            started.elapsed().as_secs_f64(),
+            bytes[0] as f64 / 1048576.0,
+            (bytes[0] - self.bytes[0]) as f64 / 1048576.0 / secs,
+            bytes[1] as f64 / 1048576.0,
+            (bytes[1] - self.bytes[1]) as f64 / 1048576.0 / secs,
+            messages[0] + messages[1],
+            in_flight / 1024,
+            soak.reactor.buffered_capacity() / 1024,
+            soak.peak_buffered / 1024,
+            rss / 1024,
+        );
+        self.bytes = bytes;
+        self.at = now;
+    }
 }
 
 fn print_figures(f: &Figures) {

@@ -59,7 +59,7 @@ impl StreamPeer for Pipe {
     }
     fn get_data(&mut self, buf: &mut [u8]) -> Result<(), SocketError> {
         if self.input.len() - self.pos < buf.len() {
-            return Err(SocketError::Busy);
+            return Err(self.short_read_error());
         }
         buf.copy_from_slice(&self.input[self.pos..self.pos + buf.len()]);
         self.pos += buf.len();
@@ -81,6 +81,13 @@ impl StreamPeer for Pipe {
         false
     }
     fn set_big_endian(&mut self, _: bool) {}
+    fn short_read_error(&mut self) -> SocketError {
+        if self.eof {
+            SocketError::FileEof
+        } else {
+            SocketError::Busy
+        }
+    }
 }
 
 impl TlsTransport for Pipe {}

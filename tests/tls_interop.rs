@@ -55,6 +55,19 @@ impl Proc {
         &self.seen
     }
 
+    /// Everything stdout produced, once the process has exited: waits (bounded)
+    /// for the reader thread to reach the end of the pipe.
+    fn final_stdout(&mut self) -> String {
+        let deadline = Instant::now() + LONG;
+        while let Ok(chunk) = self
+            .out
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&self.seen).to_string()
+    }
+
     fn stdout_has(&mut self, needle: &str) -> bool {
         String::from_utf8_lossy(self.stdout()).contains(needle)
     }
@@ -301,7 +314,7 @@ fn curl_cacert_https() {
                 })
             });
         };
-        let body = String::from_utf8_lossy(curl.stdout()).to_string();
+        let body = curl.final_stdout();
         assert!(status.success(), "curl failed: {}", curl.stderr());
         assert_eq!(body, "hello from tls\n");
         let want = if tls_max == "1.3" {
@@ -392,7 +405,7 @@ fn python_ssl_client() {
             assert!(Instant::now() < deadline, "python hung");
             echo.step(echo_lines);
         };
-        let out = String::from_utf8_lossy(py.stdout()).to_string();
+        let out = py.final_stdout();
         assert!(status.success(), "python failed: {}", py.stderr());
         assert_eq!(out.trim(), format!("TLSv{version} hello from python"));
         println!("python ssl: {}", out.trim());
@@ -426,4 +439,85 @@ fn python_hostname_mismatch() {
     assert!(!status.success());
     let err = py.stderr();
     assert!(err.contains("CERTIFICATE_VERIFY_FAILED"), "{err}");
+}
+
+const GODOT_CLIENT: &str = r#"extends SceneTree
+
+func _init():
+	var port = int(OS.get_environment("LUNANET_PORT"))
+	var cert = X509Certificate.new()
+	if cert.load(OS.get_environment("LUNANET_CERT")) != OK:
+		print("GODOT_FAIL cannot load the certificate")
+		quit()
+		return
+	var tcp = StreamPeerTCP.new()
+	tcp.connect_to_host("127.0.0.1", port)
+	var start = OS.get_ticks_msec()
+	while tcp.get_status() == StreamPeerTCP.STATUS_CONNECTING and OS.get_ticks_msec() - start < 10000:
+		OS.delay_msec(5)
+	var ssl = StreamPeerSSL.new()
+	ssl.blocking_handshake = false
+	var err = ssl.connect_to_stream(tcp, true, "localhost", cert)
+	if err != OK:
+		print("GODOT_FAIL connect_to_stream ", err)
+		quit()
+		return
+	while ssl.get_status() == StreamPeerSSL.STATUS_HANDSHAKING and OS.get_ticks_msec() - start < 10000:
+		ssl.poll()
+		OS.delay_msec(5)
+	if ssl.get_status() != StreamPeerSSL.STATUS_CONNECTED:
+		print("GODOT_FAIL status ", ssl.get_status())
+		quit()
+		return
+	ssl.put_data("hello from godot 3\n".to_utf8())
+	var got = ""
+	while not got.ends_with("\n") and OS.get_ticks_msec() - start < 10000:
+		ssl.poll()
+		var n = ssl.get_available_bytes()
+		if n > 0:
+			var r = ssl.get_partial_data(n)
+			got += r[1].get_string_from_utf8()
+		else:
+			OS.delay_msec(5)
+	print("GODOT_ECHO ", got.strip_edges())
+	ssl.disconnect_from_stream()
+	quit()
+"#;
+
+/// Godot 3.2.3's StreamPeerSSL (mbedTLS 2.16, TLS 1.2 only) as a real
+/// client, validating our certificate for "localhost".
+#[test]
+fn godot3_stream_peer_ssl_client() {
+    if !have("godot3-server", "Godot 3 StreamPeerSSL -> lunanet server") {
+        return;
+    }
+    let certs = certs(&["localhost"]);
+    let script = certs.dir.join("client.gd");
+    std::fs::write(&script, GODOT_CLIENT).unwrap();
+    let mut echo = Echo::new(certs.server_options());
+    let home = certs.dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut godot = Proc::spawn(
+        Command::new("godot3-server")
+            .args(["--no-window", "-s", script.to_str().unwrap()])
+            // Godot treats the working directory as its project and writes
+            // logs/ there: keep it in the temporary directory.
+            .current_dir(&certs.dir)
+            .env("HOME", &home)
+            .env("LUNANET_PORT", echo.port().to_string())
+            .env("LUNANET_CERT", &certs.cert_path),
+    );
+    let deadline = Instant::now() + LONG;
+    while !godot.stdout_has("GODOT_ECHO") && !godot.stdout_has("GODOT_FAIL") {
+        assert!(
+            Instant::now() < deadline && godot.exited().is_none(),
+            "godot did not finish: {}",
+            String::from_utf8_lossy(godot.stdout())
+        );
+        echo.step(echo_lines);
+    }
+    let out = String::from_utf8_lossy(godot.stdout()).to_string();
+    assert!(out.contains("GODOT_ECHO hello from godot 3"), "{out}");
+    assert_eq!(echo.versions, vec![ProtocolVersion::TLSv1_2]);
+    println!("Godot 3.2.3 StreamPeerSSL: echo OK over TLS 1.2");
 }

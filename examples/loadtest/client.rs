@@ -1,11 +1,17 @@
-//! The load generator: N `StreamPeerTcp` clients on ONE lunanet `Reactor`,
-//! driven by `reactor.poll` + `drain_ready`, on the calling thread. It is the
-//! same whatever server is under test, so ratios between runs compare servers.
+//! The load generator: client `StreamPeerTcp`s on ONE lunanet `Reactor` per
+//! load thread, driven by `reactor.poll` + `drain_ready`. It is the same
+//! whatever server is under test, so ratios between runs compare servers.
 //!
-//! Phases: connect every peer (at most 15 s), warm up (`--warmup`, not
-//! counted), measure (`--seconds`), then close every peer gracefully and wait
-//! (at most 3 s) for the server to close its side, so a server that reports a
-//! reset at the end really saw one.
+//! [`run`] is the life of one load thread, in steps:
+//!
+//! 1. [`Generator::connect_all`]: start every connect (at most 15 s);
+//! 2. [`Generator::drive`]: connect, warm up (`--warmup`, not counted) and
+//!    measure (`--seconds`); with `--client-threads N` the threads agree on
+//!    one window through [`WindowSync`], so their counts add up;
+//! 3. [`Generator::close_all`]: close every peer gracefully and wait (at most
+//!    3 s) for the server to close its side, so a server that reports a reset
+//!    at the end really saw one;
+//! 4. [`Generator::into_report`]: the figures; [`merge`] adds the threads'.
 //!
 //! Every received byte is checked against what was sent (see `proto`); a
 //! mismatch, a refused connect, an unexpected close or a failed `put` is
@@ -14,7 +20,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -35,6 +41,7 @@ const HIST_MAX_NS: u64 = 3_600_000_000_000;
 pub struct ClientConfig {
     pub addr: SocketAddr,
     pub mode: Mode,
+    /// Peers of this load thread.
     pub peers: usize,
     pub size: usize,
     pub pipeline: usize,
@@ -42,13 +49,16 @@ pub struct ClientConfig {
     pub warmup: Duration,
     pub seconds: Duration,
     pub clock: Clock,
-    /// The embedded server's thread, whose CPU time is read at the window's
-    /// start and end.
-    pub server_tid: Option<u32>,
+    /// This thread reads the server's and the process's CPU time at the
+    /// window's start and end (one thread does, for everybody).
+    pub measures_cpu: bool,
+    /// The embedded server's threads.
+    pub server_tids: Vec<u32>,
     pub progress: Arc<Progress>,
+    pub sync: Arc<WindowSync>,
 }
 
-/// What the progress bar reads (written once per loop iteration).
+/// What the progress bar reads; every load thread adds its own counts.
 #[derive(Default)]
 pub struct Progress {
     pub phase: AtomicU8,
@@ -66,6 +76,40 @@ pub const PHASE_WARMUP: u8 = 1;
 pub const PHASE_MEASURE: u8 = 2;
 pub const PHASE_CLOSE: u8 = 3;
 
+/// How the load threads agree on one measurement window: the last thread to
+/// finish connecting sets its start (after the warm-up); every thread
+/// measures from then for `--seconds`.
+pub struct WindowSync {
+    threads: usize,
+    done_connecting: AtomicUsize,
+    /// On the clock's scale; 0 while unknown.
+    measure_start_ns: AtomicU64,
+}
+
+impl WindowSync {
+    pub fn new(threads: usize) -> WindowSync {
+        WindowSync {
+            threads,
+            done_connecting: AtomicUsize::new(0),
+            measure_start_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn finished_connecting(&self, clock: &Clock, warmup: Duration) {
+        if self.done_connecting.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            let start = clock.ns(Instant::now() + warmup).max(1);
+            self.measure_start_ns.store(start, Ordering::Release);
+        }
+    }
+
+    fn measure_start(&self, clock: &Clock) -> Option<Instant> {
+        match self.measure_start_ns.load(Ordering::Acquire) {
+            0 => None,
+            ns => Some(clock.instant(ns)),
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Errors {
     /// Connects refused, timed out or failed.
@@ -81,6 +125,13 @@ pub struct Errors {
 impl Errors {
     pub fn total(&self) -> u64 {
         self.connect + self.mismatch + self.closed + self.io
+    }
+
+    fn add(&mut self, o: &Errors) {
+        self.connect += o.connect;
+        self.mismatch += o.mismatch;
+        self.closed += o.closed;
+        self.io += o.io;
     }
 }
 
@@ -112,6 +163,38 @@ pub struct ClientReport {
     pub process_cpu: Option<Duration>,
     /// Connections still not closed by the server at the end.
     pub unclosed: usize,
+}
+
+/// The reports of every load thread as one: counts and histograms add up,
+/// times are the longest, the CPU of the server and the process comes from
+/// the thread that measured it.
+pub fn merge(reports: Vec<ClientReport>) -> Option<ClientReport> {
+    let mut it = reports.into_iter();
+    let mut all = it.next()?;
+    for r in it {
+        all.connected += r.connected;
+        all.connect_time = all.connect_time.max(r.connect_time);
+        all.window = all.window.max(r.window);
+        all.msgs += r.msgs;
+        all.bytes += r.bytes;
+        all.msgs_total += r.msgs_total;
+        all.bytes_total += r.bytes_total;
+        // Same bounds on every thread, so adding cannot fail.
+        let _ = all.latency.add(&r.latency);
+        all.errors.add(&r.errors);
+        all.first_error = all.first_error.or(r.first_error);
+        all.peer_ticks += r.peer_ticks;
+        all.late_ticks += r.late_ticks;
+        all.expected_records += r.expected_records;
+        all.server_cpu = all.server_cpu.or(r.server_cpu);
+        all.process_cpu = all.process_cpu.or(r.process_cpu);
+        all.client_cpu = match (all.client_cpu, r.client_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        all.unclosed += r.unclosed;
+    }
+    Some(all)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +236,21 @@ struct Stats {
 }
 
 impl Stats {
+    fn new() -> Stats {
+        Stats {
+            in_window: false,
+            msgs: 0,
+            bytes: 0,
+            msgs_total: 0,
+            bytes_total: 0,
+            latency: Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("valid histogram bounds"),
+            errors: Errors::default(),
+            first_error: None,
+            peer_ticks: 0,
+            late_ticks: 0,
+        }
+    }
+
     fn complete(&mut self, bytes: usize, latency_ns: u64) {
         self.msgs_total += 1;
         self.bytes_total += bytes as u64;
@@ -170,171 +268,48 @@ impl Stats {
     }
 }
 
+/// CPU readings at the start of the window.
+struct CpuMarks {
+    server: Option<Duration>,
+    client: Option<Duration>,
+    process: Option<Duration>,
+}
+
+/// The measured window and the CPU spent in it.
+#[derive(Default)]
+struct Window {
+    len: Duration,
+    server_cpu: Option<Duration>,
+    client_cpu: Option<Duration>,
+    process_cpu: Option<Duration>,
+}
+
+/// One load thread's life; see the module docs for the steps.
 pub fn run(cfg: ClientConfig) -> ClientReport {
-    let stats = Stats {
-        in_window: false,
-        msgs: 0,
-        bytes: 0,
-        msgs_total: 0,
-        bytes_total: 0,
-        latency: Histogram::new_with_bounds(1, HIST_MAX_NS, 3).expect("valid histogram bounds"),
-        errors: Errors::default(),
-        first_error: None,
-        peer_ticks: 0,
-        late_ticks: 0,
-    };
-    let mut report = ClientReport {
-        connected: 0,
-        connect_time: Duration::ZERO,
-        window: Duration::ZERO,
-        msgs: 0,
-        bytes: 0,
-        msgs_total: 0,
-        bytes_total: 0,
-        latency: stats.latency.clone(),
-        errors: Errors::default(),
-        first_error: None,
-        peer_ticks: 0,
-        late_ticks: 0,
-        expected_records: 0.0,
-        server_cpu: None,
-        client_cpu: None,
-        process_cpu: None,
-        unclosed: 0,
-    };
+    let mut g = Generator::new(&cfg);
     let reactor = match Reactor::with_config(Config::default().connect_timeout(CONNECT_DEADLINE)) {
         Ok(r) => r,
         Err(e) => {
-            report.errors.connect = cfg.peers as u64;
-            report.first_error = Some(format!("client reactor: {e}"));
-            return report;
+            g.stats.errors.connect = cfg.peers as u64;
+            g.stats.note(format!("client reactor: {e}"));
+            // The other threads must not wait for this one.
+            cfg.sync.finished_connecting(&cfg.clock, cfg.warmup);
+            return g.into_report(Window::default());
         }
     };
-    let mut g = Generator {
-        cfg: &cfg,
-        peers: Vec::with_capacity(cfg.peers),
-        slot_map: Vec::new(),
-        rbuf: vec![0u8; SCRATCH],
-        sbuf: vec![0u8; SCRATCH],
-        exp: vec![0u8; SCRATCH],
-        stats,
-        connecting: 0,
-        connected: 0,
-    };
-    let my_tid = cpu::current_tid();
-    let progress = &cfg.progress;
-    let set_phase = |phase: u8, len: Duration| {
-        progress
-            .phase_started_ns
-            .store(cfg.clock.now_ns(), Ordering::Relaxed);
-        progress
-            .phase_len_ms
-            .store(len.as_millis() as u64, Ordering::Relaxed);
-        progress.phase.store(phase, Ordering::Relaxed);
-    };
-    set_phase(PHASE_CONNECT, CONNECT_DEADLINE);
-
-    let start = Instant::now();
-    for num in 0..cfg.peers {
-        g.connect(&reactor, num as u32);
-    }
-
-    let mut phase = PHASE_CONNECT;
-    let mut phase_end = start + CONNECT_DEADLINE;
-    let mut window_start = start;
-    let (mut server_cpu0, mut client_cpu0, mut process_cpu0) = (None, None, None);
-    let mut ready: Vec<HandleId> = Vec::with_capacity(1024);
-    loop {
-        let now = Instant::now();
-        if phase == PHASE_CONNECT && (g.connecting == 0 || now >= phase_end) {
-            g.give_up_connecting();
-            report.connect_time = now - start;
-            phase = PHASE_WARMUP;
-            phase_end = now + cfg.warmup;
-            set_phase(phase, cfg.warmup);
-        }
-        if phase == PHASE_WARMUP && g.connected == 0 {
-            // Nobody to load: skip to the report (the errors say why).
-            g.stats.note("no peer connected".into());
-            break;
-        }
-        if phase == PHASE_WARMUP && now >= phase_end {
-            phase = PHASE_MEASURE;
-            phase_end = now + cfg.seconds;
-            set_phase(phase, cfg.seconds);
-            window_start = now;
-            server_cpu0 = cfg.server_tid.and_then(cpu::thread_cpu);
-            client_cpu0 = my_tid.and_then(cpu::thread_cpu);
-            process_cpu0 = cpu::process_cpu();
-            g.stats.in_window = true;
-        }
-        if phase == PHASE_MEASURE && now >= phase_end {
-            report.server_cpu = cpu::delta(server_cpu0, cfg.server_tid.and_then(cpu::thread_cpu));
-            report.client_cpu = cpu::delta(client_cpu0, my_tid.and_then(cpu::thread_cpu));
-            report.process_cpu = cpu::delta(process_cpu0, cpu::process_cpu());
-            report.window = now - window_start;
-            g.stats.in_window = false;
-            break;
-        }
-        let wait = phase_end.saturating_duration_since(now).min(MAX_WAIT);
-        if let Err(e) = reactor.poll(Some(wait)) {
-            g.stats.errors.io += 1;
-            g.stats.note(format!("client reactor poll: {e}"));
-            break;
-        }
-        reactor.drain_ready(&mut ready);
-        for id in ready.drain(..) {
-            if let Some(num) = g.lookup(id) {
-                g.visit(num);
-            }
-        }
-        progress
-            .msgs_total
-            .store(g.stats.msgs_total, Ordering::Relaxed);
-        progress
-            .errors
-            .store(g.stats.errors.total(), Ordering::Relaxed);
-        progress
-            .connected
-            .store(g.connected as u64, Ordering::Relaxed);
-    }
-
-    // Close every peer gracefully; wait for the server to close its side.
-    set_phase(PHASE_CLOSE, CLOSE_DEADLINE);
-    for p in &mut g.peers {
-        p.sock.disconnect_from_host();
-    }
-    let deadline = Instant::now() + CLOSE_DEADLINE;
-    while !reactor.is_empty() && Instant::now() < deadline {
-        if reactor.poll(Some(MAX_WAIT)).is_err() {
-            break;
-        }
-    }
-    report.unclosed = reactor.len();
-
-    let s = g.stats;
-    report.connected = g.connected;
-    report.msgs = s.msgs;
-    report.bytes = s.bytes;
-    report.msgs_total = s.msgs_total;
-    report.bytes_total = s.bytes_total;
-    report.latency = s.latency;
-    report.errors = s.errors;
-    report.first_error = s.first_error;
-    report.peer_ticks = s.peer_ticks;
-    report.late_ticks = s.late_ticks;
-    if cfg.mode == Mode::Broadcast {
-        report.expected_records = g.connected as f64
-            * cfg.tick.records as f64
-            * (report.window.as_secs_f64() / cfg.tick.period.as_secs_f64());
-    }
-    report
+    g.connect_all(&reactor);
+    let window = g.drive(&reactor);
+    g.close_all(&reactor);
+    g.into_report(window)
 }
 
 struct Generator<'a> {
     cfg: &'a ClientConfig,
     peers: Vec<Peer>,
     /// Peer number by `HandleId::index()` (u32::MAX: none).
+    // TODO(merge): PeerMap — switch to `lunanet::PeerMap<u32>` once the core
+    // helper's PeerMap lands (same O(1) index lookup, without the stale-id
+    // check done by hand in `lookup`).
     slot_map: Vec<u32>,
     rbuf: Vec<u8>,
     sbuf: Vec<u8>,
@@ -343,9 +318,202 @@ struct Generator<'a> {
     /// Peers still connecting, and peers connected so far.
     connecting: usize,
     connected: usize,
+    connect_time: Duration,
+    /// Counts already added to the shared progress.
+    published: (u64, u64, u64),
+    my_tid: Option<u32>,
+    /// Connections the server had not closed 3 s after ours closed.
+    unclosed: usize,
 }
 
-impl Generator<'_> {
+impl<'a> Generator<'a> {
+    fn new(cfg: &'a ClientConfig) -> Generator<'a> {
+        Generator {
+            cfg,
+            peers: Vec::with_capacity(cfg.peers),
+            slot_map: Vec::new(),
+            rbuf: vec![0u8; SCRATCH],
+            sbuf: vec![0u8; SCRATCH],
+            exp: vec![0u8; SCRATCH],
+            stats: Stats::new(),
+            connecting: 0,
+            connected: 0,
+            connect_time: Duration::ZERO,
+            published: (0, 0, 0),
+            my_tid: cpu::current_tid(),
+            unclosed: 0,
+        }
+    }
+
+    /// Step 1: start every connect.
+    fn connect_all(&mut self, reactor: &Reactor) {
+        self.set_phase(PHASE_CONNECT, CONNECT_DEADLINE);
+        for num in 0..self.cfg.peers {
+            self.connect(reactor, num as u32);
+        }
+    }
+
+    /// Step 2: connect, warm up, measure. Returns the measured window (empty
+    /// when no peer connected or the reactor failed).
+    fn drive(&mut self, reactor: &Reactor) -> Window {
+        let cfg = self.cfg;
+        let start = Instant::now();
+        let connect_end = start + CONNECT_DEADLINE;
+        let ok = self.run_until(reactor, Some(connect_end), |g, now| {
+            g.connecting == 0 || now >= connect_end
+        });
+        self.give_up_connecting();
+        self.connect_time = start.elapsed();
+        cfg.sync.finished_connecting(&cfg.clock, cfg.warmup);
+        if !ok {
+            return Window::default();
+        }
+        if self.connected == 0 {
+            // Nobody to load: skip to the report (the errors say why).
+            self.stats.note("no peer connected".into());
+            return Window::default();
+        }
+
+        self.set_phase(PHASE_WARMUP, cfg.warmup);
+        let ok = self.run_until(reactor, None, |_, now| {
+            cfg.sync.measure_start(&cfg.clock).is_some_and(|t| now >= t)
+        });
+        if !ok {
+            return Window::default();
+        }
+
+        self.set_phase(PHASE_MEASURE, cfg.seconds);
+        let window_start = Instant::now();
+        let window_end = window_start + cfg.seconds;
+        let marks = self.cpu_marks();
+        self.stats.in_window = true;
+        self.run_until(reactor, Some(window_end), |_, now| now >= window_end);
+        self.stats.in_window = false;
+        let len = window_start.elapsed();
+        let now = self.cpu_marks();
+        Window {
+            len,
+            server_cpu: cpu::delta(marks.server, now.server),
+            client_cpu: cpu::delta(marks.client, now.client),
+            process_cpu: cpu::delta(marks.process, now.process),
+        }
+    }
+
+    /// Polls and serves the ready set until `done` says so; false when the
+    /// reactor failed (noted as an error).
+    fn run_until(
+        &mut self,
+        reactor: &Reactor,
+        deadline: Option<Instant>,
+        mut done: impl FnMut(&Self, Instant) -> bool,
+    ) -> bool {
+        let mut ready: Vec<HandleId> = Vec::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            if done(self, now) {
+                return true;
+            }
+            let wait =
+                deadline.map_or(MAX_WAIT, |d| d.saturating_duration_since(now).min(MAX_WAIT));
+            if let Err(e) = reactor.poll(Some(wait)) {
+                self.stats.errors.io += 1;
+                self.stats.note(format!("client reactor poll: {e}"));
+                return false;
+            }
+            reactor.drain_ready(&mut ready);
+            for id in ready.drain(..) {
+                if let Some(num) = self.lookup(id) {
+                    self.visit(num);
+                }
+            }
+            self.publish_progress();
+        }
+    }
+
+    /// Step 3: close every peer; wait for the server to close its side.
+    fn close_all(&mut self, reactor: &Reactor) {
+        self.set_phase(PHASE_CLOSE, CLOSE_DEADLINE);
+        for p in &mut self.peers {
+            p.sock.disconnect_from_host();
+        }
+        let deadline = Instant::now() + CLOSE_DEADLINE;
+        while !reactor.is_empty() && Instant::now() < deadline {
+            if reactor.poll(Some(MAX_WAIT)).is_err() {
+                break;
+            }
+        }
+        self.unclosed = reactor.len();
+    }
+
+    /// Step 4: the figures of this thread.
+    fn into_report(self, w: Window) -> ClientReport {
+        let cfg = self.cfg;
+        let unclosed = self.unclosed;
+        let s = self.stats;
+        ClientReport {
+            connected: self.connected,
+            connect_time: self.connect_time,
+            window: w.len,
+            msgs: s.msgs,
+            bytes: s.bytes,
+            msgs_total: s.msgs_total,
+            bytes_total: s.bytes_total,
+            latency: s.latency,
+            errors: s.errors,
+            first_error: s.first_error,
+            peer_ticks: s.peer_ticks,
+            late_ticks: s.late_ticks,
+            expected_records: if cfg.mode == Mode::Broadcast {
+                self.connected as f64
+                    * cfg.tick.records as f64
+                    * (w.len.as_secs_f64() / cfg.tick.period.as_secs_f64())
+            } else {
+                0.0
+            },
+            server_cpu: w.server_cpu,
+            client_cpu: w.client_cpu,
+            process_cpu: w.process_cpu,
+            unclosed,
+        }
+    }
+
+    fn cpu_marks(&self) -> CpuMarks {
+        let measures = self.cfg.measures_cpu;
+        CpuMarks {
+            server: if measures {
+                cpu::threads_cpu(&self.cfg.server_tids)
+            } else {
+                None
+            },
+            client: self.my_tid.and_then(cpu::thread_cpu),
+            process: if measures { cpu::process_cpu() } else { None },
+        }
+    }
+
+    fn set_phase(&self, phase: u8, len: Duration) {
+        let p = &self.cfg.progress;
+        p.phase_started_ns
+            .store(self.cfg.clock.now_ns(), Ordering::Relaxed);
+        p.phase_len_ms
+            .store(len.as_millis() as u64, Ordering::Relaxed);
+        p.phase.store(phase, Ordering::Relaxed);
+    }
+
+    /// Adds what changed since the last call to the shared progress.
+    fn publish_progress(&mut self) {
+        let p = &self.cfg.progress;
+        let now = (
+            self.stats.msgs_total,
+            self.stats.errors.total(),
+            self.connected as u64,
+        );
+        let (m, e, c) = self.published;
+        p.msgs_total.fetch_add(now.0 - m, Ordering::Relaxed);
+        p.errors.fetch_add(now.1 - e, Ordering::Relaxed);
+        p.connected.fetch_add(now.2 - c, Ordering::Relaxed);
+        self.published = now;
+    }
+
     fn connect(&mut self, reactor: &Reactor, num: u32) {
         let mut sock = StreamPeerTcp::new(reactor);
         let mut state = State::Connecting;

@@ -40,6 +40,16 @@ impl Clock {
         }
     }
 
+    /// The instant of timestamp `ns` (the inverse of [`Clock::ns`]).
+    pub fn instant(&self, ns: u64) -> Instant {
+        if ns >= self.anchor_unix_ns {
+            self.anchor + Duration::from_nanos(ns - self.anchor_unix_ns)
+        } else {
+            let back = Duration::from_nanos(self.anchor_unix_ns - ns);
+            self.anchor.checked_sub(back).unwrap_or(self.anchor)
+        }
+    }
+
     /// The timestamp of now.
     pub fn now_ns(&self) -> u64 {
         self.ns(Instant::now())

@@ -53,3 +53,11 @@ fn stat_ticks(path: &str) -> Option<Duration> {
 pub fn delta(start: Option<Duration>, end: Option<Duration>) -> Option<Duration> {
     Some(end?.saturating_sub(start?))
 }
+
+/// CPU time used so far by all the threads `tids` (None if any is unknown).
+pub fn threads_cpu(tids: &[u32]) -> Option<Duration> {
+    if tids.is_empty() {
+        return None;
+    }
+    tids.iter().map(|&t| thread_cpu(t)).sum()
+}

@@ -8,20 +8,25 @@
 //! cargo run --release --example loadtest -- --impl tokio    # same load, tokio server
 //! cargo run --release --example loadtest -- --compare       # lunanet vs tokio vs mio
 //! cargo run --release --example loadtest -- --mode broadcast
+//! cargo run --release --example loadtest -- --compare --report out.html
 //! cargo run --release --example loadtest -- --help
 //! ```
 //!
 //! Shape: the server under test runs on its own thread with its own reactor
-//! (or runtime, or `mio::Poll`); the load generator runs on another thread,
-//! with every client peer on ONE lunanet `Reactor`, and is the same for every
-//! server, so ratios between runs compare servers. The main thread only draws
-//! the progress bar and prints the report. Modules:
+//! (or runtime, or `mio::Poll`) — `--threads N` runs N of them on one port
+//! (SO_REUSEPORT); the load generator runs on another thread, with every
+//! client peer on ONE lunanet `Reactor` (`--client-threads M`: M threads, a
+//! reactor each), and is the same for every server, so ratios between runs
+//! compare servers. The main thread only draws the progress bar, samples the
+//! throughput for `--report` and prints the report. Modules:
 //!
-//! - `args`: flags and `--help`;
+//! - `args`: flags and `--help` (clap);
 //! - `client`: the load generator (ping-pong, bulk, broadcast);
 //! - `server_lunanet`, `server_tokio`, `server_mio`: the servers under test;
 //! - `proto`: the verified payload and record formats;
-//! - `report`: text and JSON reports, `--compare` ratios;
+//! - `report`: text (80 columns) and JSON (serde_json) reports, `--compare`
+//!   ratios, the progress bar (indicatif);
+//! - `plot`: the `--report FILE.html|svg` picture (plotters);
 //! - `cpu`, `clock`: CPU time from `/proc`, a timestamp scale for records.
 //!
 //! The comparison servers are kept here, honest and idiomatic, so anyone can
@@ -31,15 +36,16 @@ mod args;
 mod client;
 mod clock;
 mod cpu;
+mod plot;
 mod proto;
 mod report;
 mod server_lunanet;
 mod server_mio;
 mod server_tokio;
 #[cfg(feature = "tls")]
-mod tls;
+mod tls; // --transport tls (self-contained)
 #[cfg(feature = "websocket")]
-mod ws; // `--transport ws`: self-contained WebSocket load test // --transport tls (self-contained)
+mod ws; // `--transport ws`: self-contained WebSocket load test
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -48,11 +54,12 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use clock::Clock;
 use report::RunResult;
 
 /// Which server is under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Impl {
     Lunanet,
     Tokio,
@@ -72,8 +79,9 @@ impl Impl {
 }
 
 /// What the load is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
+    #[value(name = "pingpong", alias = "ping-pong")]
     PingPong,
     Bulk,
     Broadcast,
@@ -85,6 +93,22 @@ impl Mode {
             Mode::PingPong => "pingpong",
             Mode::Bulk => "bulk",
             Mode::Broadcast => "broadcast",
+        }
+    }
+}
+
+/// The transport of the client connections. Only TCP today; `tls` and `ws`
+/// are variants to add here once those transports exist (the load generator
+/// then wraps each `StreamPeerTcp` before the first byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Tcp,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
         }
     }
 }
@@ -103,6 +127,8 @@ pub struct ServerConfig {
     pub mode: Mode,
     pub tick: TickConfig,
     pub clock: Clock,
+    /// Listen with SO_REUSEPORT: several server threads share the port.
+    pub reuse_port: bool,
 }
 
 impl ServerConfig {
@@ -123,50 +149,13 @@ impl ServerConfig {
             })
         })
     }
-}
 
-/// The fixed-rate tick schedule of the broadcast servers: a loop that falls
-/// behind runs every missed tick at once (burst), each with its own scheduled
-/// time, so no tick is skipped and every record says when it was due.
-pub struct TickSchedule {
-    start: Instant,
-    period: Duration,
-    next: Instant,
-    tick: u64,
-}
-
-impl TickSchedule {
-    pub fn new(period: Duration) -> TickSchedule {
-        let start = Instant::now();
-        TickSchedule {
-            start,
-            period,
-            next: start,
-            tick: 0,
-        }
-    }
-
-    /// The next tick due at `now`: its number, when it was scheduled, and
-    /// whether it is late (more than a period behind). `None` when none is due.
-    pub fn due(&mut self, now: Instant) -> Option<(u64, Instant, bool)> {
-        if now < self.next {
-            return None;
-        }
-        let due = (self.tick, self.next, now > self.next + self.period);
-        self.tick += 1;
-        self.next = self.start + self.period.mul_f64(self.tick as f64);
-        Some(due)
-    }
-
-    /// Ticks run so far.
-    pub fn ticks(&self) -> u64 {
-        self.tick
-    }
-
-    /// How long a loop may sleep before the next tick, at most `max`
-    /// (measured after the tick's work, so the sleep ends on schedule).
-    pub fn wait(&self, max: Duration) -> Duration {
-        self.next.saturating_duration_since(Instant::now()).min(max)
+    /// The fixed-rate schedule of the broadcast servers: a loop that falls
+    /// behind runs every missed tick at once (burst), each with its own
+    /// scheduled time, so no tick is skipped and every record says when it
+    /// was due.
+    pub fn tick_clock(&self) -> lunanet::TickClock {
+        lunanet::TickClock::new(self.tick.period, Instant::now())
     }
 }
 
@@ -200,10 +189,12 @@ impl Stop {
     }
 }
 
-/// What a server counted over its whole life.
+/// What a server counted over its whole life (summed over its threads).
 #[derive(Debug, Clone, Default)]
 pub struct ServerReport {
     pub accepted: u64,
+    /// Connections accepted by each server thread (the kernel's share).
+    pub accepted_per_thread: Vec<u64>,
     pub bytes_echoed: u64,
     pub records_sent: u64,
     pub ticks: u64,
@@ -213,7 +204,7 @@ pub struct ServerReport {
     pub first_error: Option<String>,
     /// Connections still open when the server was stopped.
     pub open_at_stop: u64,
-    /// CPU time of the server thread over its whole life.
+    /// CPU time of the server threads over their whole life.
     pub cpu: Option<Duration>,
 }
 
@@ -224,57 +215,106 @@ impl ServerReport {
             self.first_error = Some(what);
         }
     }
+
+    fn add(&mut self, o: ServerReport) {
+        self.accepted += o.accepted;
+        self.accepted_per_thread.push(o.accepted);
+        self.bytes_echoed += o.bytes_echoed;
+        self.records_sent += o.records_sent;
+        self.ticks += o.ticks;
+        self.late_ticks += o.late_ticks;
+        self.errors += o.errors;
+        self.first_error = self.first_error.take().or(o.first_error);
+        self.open_at_stop += o.open_at_stop;
+        self.cpu = match (self.cpu, o.cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
-/// A server running on its own thread.
+/// A server: one thread per reactor (runtime, poll), all on one port.
 struct ServerHandle {
     addr: SocketAddr,
-    tid: Option<u32>,
-    stop: Arc<Stop>,
-    thread: thread::JoinHandle<ServerReport>,
+    tids: Vec<u32>,
+    threads: Vec<(Arc<Stop>, thread::JoinHandle<ServerReport>)>,
 }
 
 impl ServerHandle {
     fn stop(self) -> ServerReport {
-        self.stop.request();
-        self.thread.join().unwrap_or_else(|_| ServerReport {
-            errors: 1,
-            first_error: Some("server thread panicked".into()),
-            ..ServerReport::default()
-        })
+        for (stop, _) in &self.threads {
+            stop.request();
+        }
+        let mut all = ServerReport::default();
+        for (_, thread) in self.threads {
+            all.add(thread.join().unwrap_or_else(|_| ServerReport {
+                errors: 1,
+                first_error: Some("server thread panicked".into()),
+                ..ServerReport::default()
+            }));
+        }
+        all
+    }
+
+    fn finished(&self) -> bool {
+        self.threads.iter().any(|(_, t)| t.is_finished())
     }
 }
 
-fn spawn_server(imp: Impl, cfg: ServerConfig) -> Result<ServerHandle, String> {
-    let stop = Arc::new(Stop::default());
-    let (tx, rx) = mpsc::channel::<Result<(Started, Option<u32>), String>>();
-    let thread_stop = Arc::clone(&stop);
-    let thread = thread::Builder::new()
-        .name(format!("server-{}", imp.name()))
-        .spawn(move || {
-            let tid = cpu::current_tid();
-            let started = |r: Result<Started, String>| {
-                let _ = tx.send(r.map(|s| (s, tid)));
-            };
-            let mut report = match imp {
-                Impl::Lunanet => server_lunanet::run(&cfg, &started, &thread_stop),
-                Impl::Tokio => server_tokio::run(&cfg, &started, &thread_stop),
-                Impl::Mio => server_mio::run(&cfg, &started, &thread_stop),
-            };
-            report.cpu = tid.and_then(cpu::thread_cpu);
-            report
-        })
-        .map_err(|e| format!("spawn server thread: {e}"))?;
-    match rx.recv() {
-        Ok(Ok((started, tid))) => Ok(ServerHandle {
-            addr: started.addr,
-            tid,
-            stop,
-            thread,
-        }),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err("the server thread ended before listening".into()),
+/// Starts `threads` server threads: the first binds `cfg.addr` (port 0 picks
+/// one), the others the same port, all with SO_REUSEPORT when more than one.
+fn spawn_server(imp: Impl, cfg: ServerConfig, threads: usize) -> Result<ServerHandle, String> {
+    let cfg = ServerConfig {
+        reuse_port: threads > 1,
+        ..cfg
+    };
+    let mut handle = ServerHandle {
+        addr: cfg.addr,
+        tids: Vec::new(),
+        threads: Vec::new(),
+    };
+    for i in 0..threads {
+        let cfg = ServerConfig {
+            addr: handle.addr,
+            ..cfg
+        };
+        let stop = Arc::new(Stop::default());
+        let (tx, rx) = mpsc::channel::<Result<(Started, Option<u32>), String>>();
+        let thread_stop = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name(format!("server-{}-{i}", imp.name()))
+            .spawn(move || {
+                let tid = cpu::current_tid();
+                let started = |r: Result<Started, String>| {
+                    let _ = tx.send(r.map(|s| (s, tid)));
+                };
+                let mut report = match imp {
+                    Impl::Lunanet => server_lunanet::run(&cfg, &started, &thread_stop),
+                    Impl::Tokio => server_tokio::run(&cfg, &started, &thread_stop),
+                    Impl::Mio => server_mio::run(&cfg, &started, &thread_stop),
+                };
+                report.cpu = tid.and_then(cpu::thread_cpu);
+                report
+            })
+            .map_err(|e| format!("spawn server thread: {e}"))?;
+        let started = rx.recv();
+        handle.threads.push((stop, thread));
+        match started {
+            Ok(Ok((started, tid))) => {
+                handle.addr = started.addr;
+                handle.tids.extend(tid);
+            }
+            Ok(Err(e)) => {
+                handle.stop();
+                return Err(e);
+            }
+            Err(_) => {
+                handle.stop();
+                return Err("a server thread ended before listening".into());
+            }
+        }
     }
+    Ok(handle)
 }
 
 /// One run: a server (embedded unless `--addr`), the load, the figures.
@@ -288,7 +328,9 @@ fn run_once(a: &args::Args, imp: Impl, clock: Clock, label: &str) -> Result<RunR
                 mode: a.mode,
                 tick: a.tick,
                 clock,
+                reuse_port: false,
             },
+            a.server_threads,
         )?),
     };
     let addr = a
@@ -296,47 +338,61 @@ fn run_once(a: &args::Args, imp: Impl, clock: Clock, label: &str) -> Result<RunR
         .or(server.as_ref().map(|s| s.addr))
         .expect("an address");
     let progress = Arc::new(client::Progress::default());
-    let cfg = client::ClientConfig {
-        addr,
-        mode: a.mode,
-        peers: a.peers,
-        size: a.size,
-        pipeline: a.pipeline,
-        tick: a.tick,
-        warmup: a.warmup,
-        seconds: a.seconds,
-        clock,
-        server_tid: server.as_ref().and_then(|s| s.tid),
-        progress: Arc::clone(&progress),
-    };
-    let load = thread::Builder::new()
-        .name("load".into())
-        .spawn(move || client::run(cfg))
-        .map_err(|e| format!("spawn load thread: {e}"))?;
+    let sync = Arc::new(client::WindowSync::new(a.client_threads));
+    let mut load = Vec::new();
+    for i in 0..a.client_threads {
+        // An equal share of the peers; the first threads take the remainder.
+        let peers = a.peers / a.client_threads + usize::from(i < a.peers % a.client_threads);
+        let cfg = client::ClientConfig {
+            addr,
+            mode: a.mode,
+            peers,
+            size: a.size,
+            pipeline: a.pipeline,
+            tick: a.tick,
+            warmup: a.warmup,
+            seconds: a.seconds,
+            clock,
+            measures_cpu: i == 0,
+            server_tids: server.as_ref().map_or(Vec::new(), |s| s.tids.clone()),
+            progress: Arc::clone(&progress),
+            sync: Arc::clone(&sync),
+        };
+        let thread = thread::Builder::new()
+            .name(format!("load-{i}"))
+            .spawn(move || client::run(cfg))
+            .map_err(|e| format!("spawn load thread: {e}"))?;
+        load.push(thread);
+    }
     let draw = !a.quiet && std::io::stderr().is_terminal();
-    let mut bar = report::ProgressBar::new(label, a.mode, clock);
-    while !load.is_finished() {
+    let mut bar = report::Progress::new(label, a.mode, clock, draw);
+    let mut samples = report::Samples::default();
+    while !load.iter().all(|t| t.is_finished()) {
         thread::sleep(Duration::from_millis(200));
-        if draw {
-            bar.draw(&progress);
-        }
+        samples.take(&progress, clock);
+        bar.update(&progress);
     }
-    if draw {
-        bar.clear();
+    bar.finish();
+    let mut reports = Vec::new();
+    for thread in load {
+        reports.push(
+            thread
+                .join()
+                .map_err(|_| "a load thread panicked".to_string())?,
+        );
     }
-    let client = load
-        .join()
-        .map_err(|_| "the load thread panicked".to_string())?;
+    let client = client::merge(reports).ok_or("no load thread ran")?;
     let server_report = server.map(ServerHandle::stop);
     Ok(RunResult {
         imp: if a.addr.is_some() { None } else { Some(imp) },
         addr,
         client,
         server: server_report,
+        samples,
     })
 }
 
-/// `--serve`: the chosen server alone, on its own thread, until killed
+/// `--serve`: the chosen server alone, on its own thread(s), until killed
 /// or for `--seconds`.
 fn serve(a: &args::Args, clock: Clock) -> Result<bool, String> {
     let server = spawn_server(
@@ -348,15 +404,19 @@ fn serve(a: &args::Args, clock: Clock) -> Result<bool, String> {
             mode: a.mode,
             tick: a.tick,
             clock,
+            reuse_port: false,
         },
+        a.server_threads,
     )?;
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
-        "listening on {} (impl {}, mode {}{})",
+        "listening on {} (impl {}, mode {}, {} thread{}{})",
         server.addr,
         a.imp.name(),
         a.mode.name(),
+        a.server_threads,
+        if a.server_threads == 1 { "" } else { "s" },
         if a.seconds_given {
             format!(", for {:.1} s", a.seconds.as_secs_f64())
         } else {
@@ -367,7 +427,7 @@ fn serve(a: &args::Args, clock: Clock) -> Result<bool, String> {
     let started = Instant::now();
     loop {
         thread::sleep(Duration::from_millis(100));
-        if server.thread.is_finished() || (a.seconds_given && started.elapsed() >= a.seconds) {
+        if server.finished() || (a.seconds_given && started.elapsed() >= a.seconds) {
             break;
         }
     }
@@ -408,21 +468,36 @@ fn raise_nofile(peers: usize, quiet: bool) {
     let _ = (peers, quiet);
 }
 
+/// The load runs of `--compare` (interleaved rounds) or of a single run.
+fn load_runs(a: &args::Args, clock: Clock) -> Result<Vec<RunResult>, String> {
+    if !a.compare {
+        return Ok(vec![run_once(a, a.imp, clock, a.imp.name())?]);
+    }
+    let mut runs = Vec::new();
+    for round in 1..=a.rounds {
+        for imp in Impl::ALL {
+            let label = format!("{} {round}/{}", imp.name(), a.rounds);
+            if !a.json {
+                eprintln!("round {round}/{}: {}", a.rounds, imp.name());
+            }
+            runs.push(run_once(a, imp, clock, &label)?);
+        }
+    }
+    Ok(runs)
+}
+
 fn main() {
     #[cfg(feature = "websocket")]
     if let Some(code) = ws::run_if_selected() {
         std::process::exit(code);
     }
+    // `--transport tls` has its own flags and runs (lunanet vs tokio-rustls).
     #[cfg(feature = "tls")]
     if let Some(code) = tls::dispatch() {
         std::process::exit(code);
     }
-    let a = match args::parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{}", args::HELP);
-            return;
-        }
+    let a = match args::Cli::parse().resolve() {
+        Ok(a) => a,
         Err(e) => {
             eprintln!("loadtest: {e}");
             std::process::exit(2);
@@ -433,35 +508,26 @@ fn main() {
 
     let outcome = if a.serve {
         serve(&a, clock)
-    } else if a.compare {
-        let mut runs: Vec<RunResult> = Vec::new();
-        let mut failed = None;
-        'rounds: for round in 1..=a.rounds {
-            for imp in Impl::ALL {
-                let label = format!("{} {round}/{}", imp.name(), a.rounds);
-                if !a.json {
-                    eprintln!("round {round}/{}: {}", a.rounds, imp.name());
-                }
-                match run_once(&a, imp, clock, &label) {
-                    Ok(r) => runs.push(r),
-                    Err(e) => {
-                        failed = Some(e);
-                        break 'rounds;
-                    }
-                }
-            }
-        }
-        match failed {
-            Some(e) => Err(e),
-            None => {
-                report::print_compare(&a, &runs);
-                Ok(runs.iter().all(|r| r.errors() == 0))
-            }
-        }
     } else {
-        run_once(&a, a.imp, clock, a.imp.name()).map(|r| {
-            report::print_run(&a, &r);
-            r.errors() == 0
+        load_runs(&a, clock).and_then(|runs| {
+            if a.compare {
+                report::print_compare(&a, &runs);
+            } else {
+                report::print_run(&a, &runs[0]);
+            }
+            if let Some(path) = &a.report {
+                plot::write_report(path, &a, &runs)?;
+                if !a.json {
+                    eprintln!("report written to {}", path.display());
+                }
+            }
+            // A run that moved nothing or left connections open is a
+            // failure even without a counted error.
+            let problems: Vec<String> = runs.iter().flat_map(RunResult::problems).collect();
+            for p in &problems {
+                eprintln!("loadtest: {p}");
+            }
+            Ok(problems.is_empty())
         })
     };
     match outcome {

@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 
 use lunanet::{Config, HandleId, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
 
-use crate::{Mode, ServerConfig, ServerReport, Started, Stop, TickSchedule};
+use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
 
 /// Longest sleep in `poll`, so a stop request is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 
 /// Connected peers, indexed by `HandleId::index()` (dense, small).
+// TODO(merge): PeerMap — replace with `lunanet::PeerMap<StreamPeerTcp>` once
+// the core helper's PeerMap lands (it does this index lookup and stale-id
+// check itself).
 struct Peers {
     slots: Vec<Option<StreamPeerTcp>>,
     count: usize,
@@ -69,6 +72,19 @@ pub fn run(
         Mode::Broadcast => Config::default().coalesce_writes(true),
         Mode::PingPong | Mode::Bulk => Config::default(),
     };
+    // With `--threads N`, N reactors listen on one port. TODO(merge):
+    // reuse_port — once the core's `Config::reuse_port` lands, this is the one
+    // line to add, and the refusal below goes:
+    //     let config = config.reuse_port(cfg.reuse_port);
+    if cfg.reuse_port {
+        started(Err(
+            "--impl lunanet --threads N (N > 1) needs Config::reuse_port \
+             (SO_REUSEPORT), which this build of lunanet does not have yet; \
+             tokio and mio take --threads already"
+                .into(),
+        ));
+        return report;
+    }
     let write_limit = config.write_buffer_limit;
     let reactor = match Reactor::with_config(config) {
         Ok(r) => r,
@@ -93,19 +109,20 @@ pub fn run(
     };
     let mut ready: Vec<HandleId> = Vec::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut schedule = TickSchedule::new(cfg.tick.period);
+    let mut schedule = cfg.tick_clock();
 
     while !stop.requested() {
         let now = Instant::now();
         if cfg.mode == Mode::Broadcast {
-            while let Some((tick, scheduled, late)) = schedule.due(now) {
-                report.late_ticks += u64::from(late);
-                broadcast_tick(cfg, &mut peers, tick, scheduled, &mut report);
+            while let Some(tick) = schedule.due(now) {
+                broadcast_tick(cfg, &mut peers, tick.number, tick.scheduled, &mut report);
             }
             report.ticks = schedule.ticks();
+            report.late_ticks = schedule.late_ticks();
         }
+        // Measured after the tick's work, so the sleep ends on schedule.
         let wait = match cfg.mode {
-            Mode::Broadcast => schedule.wait(MAX_WAIT),
+            Mode::Broadcast => schedule.until_next(Instant::now()).min(MAX_WAIT),
             _ => MAX_WAIT,
         };
         if let Err(e) = reactor.poll(Some(wait)) {

@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::proto::RECORD;
-use crate::{Mode, ServerConfig, ServerReport, Started, Stop, TickSchedule};
+use crate::{Mode, ServerConfig, ServerReport, Started, Stop};
 
 const LISTENER: Token = Token(usize::MAX);
 const MAX_WAIT: Duration = Duration::from_millis(100);
@@ -100,7 +100,7 @@ pub fn run(
     let mut report = ServerReport::default();
     let setup = || -> io::Result<(Poll, TcpListener)> {
         let poll = Poll::new()?;
-        let mut listener = listen(cfg.addr)?;
+        let mut listener = listen(cfg.addr, cfg.reuse_port)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok((poll, listener))
@@ -120,20 +120,21 @@ pub fn run(
     let mut conns: Slab<Conn> = Slab::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut records: Vec<u8> = Vec::new();
-    let mut schedule = TickSchedule::new(cfg.tick.period);
+    let mut schedule = cfg.tick_clock();
 
     while !stop.requested() {
         let now = Instant::now();
         if cfg.mode == Mode::Broadcast {
-            while let Some((tick, scheduled, late)) = schedule.due(now) {
-                report.late_ticks += u64::from(late);
-                make_records(cfg, tick, scheduled, &mut records);
+            while let Some(tick) = schedule.due(now) {
+                make_records(cfg, tick.number, tick.scheduled, &mut records);
                 broadcast(&mut conns, &records, &mut report);
             }
             report.ticks = schedule.ticks();
+            report.late_ticks = schedule.late_ticks();
         }
+        // Measured after the tick's work, so the sleep ends on schedule.
         let wait = match cfg.mode {
-            Mode::Broadcast => schedule.wait(MAX_WAIT),
+            Mode::Broadcast => schedule.until_next(Instant::now()).min(MAX_WAIT),
             _ => MAX_WAIT,
         };
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
@@ -193,11 +194,22 @@ pub fn run(
 
 /// Like `TcpListener::bind`, with the accept backlog lunanet uses (1024)
 /// instead of mio's 128, so 1 000 clients connecting at once are not dropped
-/// and retried a second later.
-fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+/// and retried a second later; SO_REUSEPORT for `--threads N`.
+fn listen(addr: std::net::SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    if reuse_port {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "--threads N needs SO_REUSEPORT (Unix)",
+        ));
+    }
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;

@@ -87,7 +87,7 @@ pub fn run(
     let counters = Arc::new(Counters::default());
     let c = Arc::clone(&counters);
     runtime.block_on(async move {
-        let listener = match bind(cfg.addr) {
+        let listener = match bind(cfg.addr, cfg.reuse_port) {
             Ok(l) => l,
             Err(e) => {
                 started(Err(format!("tokio bind {}: {e}", cfg.addr)));
@@ -138,6 +138,7 @@ pub fn run(
     let c = &counters;
     ServerReport {
         accepted: c.accepted.load(Ordering::Relaxed),
+        accepted_per_thread: Vec::new(),
         bytes_echoed: c.bytes_echoed.load(Ordering::Relaxed),
         records_sent: c.records_sent.load(Ordering::Relaxed),
         ticks: c.ticks.load(Ordering::Relaxed),
@@ -151,14 +152,25 @@ pub fn run(
 
 /// `TcpListener::bind` with the accept backlog lunanet uses (1024) instead of
 /// mio's 128, so 1 000 clients connecting at once are not dropped and retried
-/// a second later.
-fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+/// a second later; SO_REUSEPORT for `--threads N`.
+fn bind(addr: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    #[cfg(not(unix))]
+    if reuse_port {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "--threads N needs SO_REUSEPORT (Unix)",
+        ));
+    }
     socket.bind(addr)?;
     socket.listen(1024)
 }

@@ -42,6 +42,7 @@ use super::drive::{Actions, Clock, Dial, Limits, Readiness, Transport};
 
 mod app;
 mod connect;
+mod moving;
 use super::io::{FlushEnd, Io, ReadEnd, Stall};
 use super::status::Status;
 use crate::SocketError;

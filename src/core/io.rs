@@ -244,6 +244,49 @@ impl Io {
         Ok(written + queued)
     }
 
+    /// The direct write of `put` when nothing is queued ahead: the kernel
+    /// taking everything (the common case) costs one comparison; any other
+    /// outcome goes to [`put`](Self::put)'s general handling, out of line.
+    #[inline(always)]
+    pub(super) fn write_direct<W: Write>(
+        &mut self,
+        io: &mut W,
+        data: &[u8],
+    ) -> Result<usize, SocketError> {
+        match io.write(data) {
+            Ok(n) if n == data.len() && n > 0 => Ok(n),
+            other => self.after_direct_write(other, io, data),
+        }
+    }
+
+    #[inline(never)]
+    fn after_direct_write<W: Write>(
+        &mut self,
+        outcome: io::Result<usize>,
+        io: &mut W,
+        data: &[u8],
+    ) -> Result<usize, SocketError> {
+        let written = match outcome {
+            Ok(0) => {
+                self.write_error = Some(io::ErrorKind::WriteZero);
+                return Err(SocketError::ConnectionClosed);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return self.put(Some(io), data),
+            Err(e) => {
+                self.write_error = Some(e.kind());
+                return Err(SocketError::from(e));
+            }
+        };
+        // Short: the send buffer is full; queue the rest, wait for the edge.
+        self.write_blocked = true;
+        let rest = &data[written..];
+        let queued = rest.len().min(self.tx.room());
+        self.tx.push(&rest[..queued]);
+        Ok(written + queued)
+    }
+
     /// Steady traffic: nothing queued, stalled or pending, so a readable
     /// event is served by one read and nothing else.
     #[inline]

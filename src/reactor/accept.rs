@@ -42,7 +42,8 @@ impl ServerSlot {
 impl Inner {
     /// Creates a listening server entry (see `TcpServer::listen`).
     pub(crate) fn listen(&mut self, local: sys::LocalAddr) -> Result<Key, SocketError> {
-        let mut listener = sys::listener(local, self.config.listen_backlog)?;
+        let mut listener =
+            sys::listener(local, self.config.listen_backlog, self.config.reuse_port)?;
         let local = sys::listener_addr(&listener).map_err(|e| SocketError::from_init(&e))?;
         let marks = self.sched.new_marks();
         let Inner { slots, poll, .. } = self;

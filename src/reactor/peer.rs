@@ -15,6 +15,8 @@ use crate::ip::{Host, Resolver, ResolverId, ResolverStatus};
 use crate::sys::{self, Stream};
 use crate::{IpType, SocketError};
 
+mod migrate;
+
 /// What `StreamPeerTcp::bind` prepared for the next connect.
 pub(crate) struct Bound {
     pub(crate) socket: socket2::Socket,
@@ -256,10 +258,11 @@ impl Inner {
                 local: b.local,
             })
         });
-        let target = match (&host, host.literal()) {
+        // An IP literal is connected to at once; a name is looked up first.
+        let (address, lookup) = match (&host, host.literal()) {
             (_, Some(ip)) => {
                 let ip = ip.to_ip_addr().ok_or(SocketError::InvalidIpAddress)?;
-                Ok(SocketAddr::new(ip, port))
+                (Some(SocketAddr::new(ip, port)), None)
             }
             (Host::Name(name), None) => {
                 let ip_type = match bind {
@@ -267,51 +270,45 @@ impl Inner {
                     Some(local) if !local.dual_stack => IpType::Ipv6,
                     _ => IpType::Any,
                 };
-                Err(self.resolver().queue(name, ip_type)?)
+                (None, Some(self.resolver().queue(name, ip_type)?))
             }
             (Host::Address(_), None) => return Err(SocketError::InvalidIpAddress),
         };
-        let mut clock = Clock::lazy();
-        let limits = self.limits;
-        let mut arm = Actions::NONE;
-        let inserted = self.slots.insert_with(|_| {
-            let (conn, acts) = Connection::resolving(limits, &mut clock);
-            arm = acts;
+        let (conn, arm) = Connection::resolving(self.limits, &mut Clock::lazy());
+        let marks = self.sched.new_marks();
+        let peer = PeerSlot {
+            conn,
+            lookup: lookup.map(|id| (id, port)),
+            bound,
+            budget_pass: 0,
+            budget_left: 0,
+            server: None,
+            no_delay,
+        };
+        let key = match self.slots.insert_with(|_| {
             Ok(Slot {
-                marks: Default::default(),
-                kind: Kind::Peer(PeerSlot {
-                    conn,
-                    lookup: target.err().map(|id| (id, port)),
-                    bound,
-                    budget_pass: 0,
-                    budget_left: 0,
-                    server: None,
-                    no_delay,
-                }),
+                marks,
+                kind: Kind::Peer(peer),
             })
-        });
-        let key = match inserted {
+        }) {
             Ok(key) => key,
             Err(e) => {
-                if let (Err(id), Some(r)) = (target, &self.resolver) {
+                if let (Some(id), Some(r)) = (lookup, &self.resolver) {
                     r.erase(id);
                 }
                 return Err(e);
             }
         };
-        if let Some(slot) = self.slots.get_mut(key) {
-            slot.marks = self.sched.new_marks();
-        }
         self.apply(key, arm);
-        match target {
-            Ok(target) => {
+        match address {
+            Some(address) => {
                 if let Some(acts) =
-                    self.drive(key, |conn, _, dial| conn.connect_to(vec![target], dial))
+                    self.drive(key, |conn, _, dial| conn.connect_to(vec![address], dial))
                 {
                     self.apply(key, acts);
                 }
             }
-            Err(_) => {
+            None => {
                 self.resolving.push(key);
                 // A cached name completes at once, without a notification.
                 self.resolve_check = true;

@@ -244,3 +244,97 @@ impl Sched {
         self.next_sweep = (!self.idle.is_empty()).then(|| now + IDLE_RELEASE);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(index: usize) -> Key {
+        Key {
+            index,
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_in_the_ready_set_once_until_drained_and_counted_once_per_pass() {
+        let mut s = Sched::new();
+        let mut a = s.new_marks();
+        let mut b = s.new_marks();
+        s.begin_pass();
+        s.mark(&mut a, key(1));
+        s.mark(&mut a, key(1));
+        s.mark(&mut b, key(2));
+        assert_eq!(s.changed(), 2);
+        s.begin_pass();
+        s.mark(&mut a, key(1)); // changed again, already in the ready set
+        assert_eq!(s.changed(), 1);
+        let mut out = Vec::new();
+        s.drain_ready(&mut out, |k| k.index);
+        assert_eq!(out, [1, 2]);
+        s.drain_ready(&mut out, |k| k.index);
+        assert_eq!(out, [1, 2], "drained: nothing new");
+        s.mark(&mut a, key(1));
+        s.drain_ready(&mut out, |k| k.index);
+        assert_eq!(out, [1, 2, 1], "marked again after the drain");
+    }
+
+    #[test]
+    fn a_resume_is_scheduled_once_and_resumes_scheduled_while_running_wait() {
+        let mut s = Sched::new();
+        let mut a = s.new_marks();
+        s.schedule_resume(&mut a, key(1));
+        s.schedule_resume(&mut a, key(1));
+        let list = s.take_resumes();
+        assert_eq!(list, [key(1)]);
+        assert!(!s.has_resumes());
+        Sched::resumed(&mut a);
+        // Scheduled while the list runs: next pass.
+        s.schedule_resume(&mut a, key(1));
+        s.give_back(list);
+        assert!(s.has_resumes());
+        assert_eq!(s.take_resumes(), [key(1)]);
+    }
+
+    #[test]
+    fn timers_fire_in_order_when_due() {
+        let mut s = Sched::new();
+        let t = Instant::now();
+        assert!(!s.has_timers());
+        s.arm(t + Duration::from_secs(2), key(2), TimerKind::Peer);
+        s.arm(t + Duration::from_secs(1), key(1), TimerKind::Accept);
+        assert_eq!(s.next_wakeup(), Some(t + Duration::from_secs(1)));
+        assert_eq!(s.pop_due(t), None);
+        let later = t + Duration::from_secs(3);
+        assert_eq!(s.pop_due(later), Some((key(1), TimerKind::Accept)));
+        assert_eq!(s.pop_due(later), Some((key(2), TimerKind::Peer)));
+        assert_eq!(s.pop_due(later), None);
+    }
+
+    #[test]
+    fn the_sweep_releases_only_entries_idle_for_a_whole_period() {
+        let mut s = Sched::new();
+        let mut busy = s.new_marks();
+        let mut idle = s.new_marks();
+        s.touch_emptied(&mut busy, key(1));
+        s.touch_emptied(&mut idle, key(2));
+        assert!(s.has_timers(), "a sweep is scheduled");
+        // First sweep: both were touched in this period: kept.
+        let now = Instant::now() + IDLE_RELEASE;
+        let (list, epoch) = s.begin_sweep();
+        assert!(Sched::stays_listed(&mut busy, epoch));
+        assert!(Sched::stays_listed(&mut idle, epoch));
+        s.end_sweep(list, now);
+        // Only `busy` sees I/O in the next period.
+        s.touch(&mut busy);
+        let (list, epoch) = s.begin_sweep();
+        assert!(Sched::stays_listed(&mut busy, epoch));
+        assert!(!Sched::stays_listed(&mut idle, epoch), "released");
+        s.end_sweep(vec![key(1)], now + IDLE_RELEASE);
+        drop(list);
+        // Listed again when a buffer empties again.
+        s.touch_emptied(&mut idle, key(2));
+        let (list, _) = s.begin_sweep();
+        assert_eq!(list, [key(1), key(2)]);
+    }
+}

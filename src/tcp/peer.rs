@@ -78,6 +78,30 @@ impl StreamPeerTcp {
         peer
     }
 
+    /// For `detach`: the entry's key, taken out so that dropping the handle
+    /// does not close the connection; the per-handle settings that travel.
+    pub(super) fn take_for_detach(&mut self) -> (Option<Key>, Option<bool>, bool) {
+        (self.key.take(), self.no_delay, self.big_endian)
+    }
+
+    /// For `detach` that failed: the handle keeps its entry.
+    pub(super) fn restore_key(&mut self, key: Key) {
+        self.key = Some(key);
+    }
+
+    /// For `attach`: a handle for an adopted entry, with its settings.
+    pub(super) fn adopted(
+        reactor: &Reactor,
+        key: Key,
+        no_delay: Option<bool>,
+        big_endian: bool,
+    ) -> StreamPeerTcp {
+        let mut peer = StreamPeerTcp::from_key(reactor, key);
+        peer.no_delay = no_delay;
+        peer.big_endian = big_endian;
+        peer
+    }
+
     /// The reactor that drives this peer.
     pub fn reactor(&self) -> &Reactor {
         &self.reactor

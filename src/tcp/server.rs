@@ -52,12 +52,17 @@ impl TcpServer {
     /// IPv6 and IPv4 (one dual-stack socket; IPv4 only on hosts without IPv6);
     /// `"0.0.0.0"` or `"::"` on every interface of that family only; a concrete
     /// address on that interface only. Port 0 lets the OS choose (see
-    /// [`local_port`](Self::local_port)).
+    /// [`local_port`](Self::local_port)). With
+    /// [`Config::reuse_port`](crate::Config::reuse_port), servers of several
+    /// reactors (one per thread) may listen on the same port; the kernel
+    /// spreads connections over them (see `docs/many-cores.md`).
     ///
     /// # Errors
     /// `AlreadyInit` if already listening; `InvalidIpAddress` for an invalid
-    /// address; `BindFailed` if the port is held by another socket or the address
-    /// is not local; `InitFailed` if no socket could be created.
+    /// address; `BindFailed` if the port is held by another socket (without
+    /// `reuse_port` on both) or the address is not local; `InvalidParameter`
+    /// for `reuse_port` where the OS has no `SO_REUSEPORT`; `InitFailed` if no
+    /// socket could be created.
     ///
     /// ```
     /// use lunanet::{Reactor, SocketError, TcpServer};

@@ -245,10 +245,12 @@ impl TlsOptions {
         self.handshake_timeout
     }
 
-    /// Most decrypted bytes a peer holds for `get_*` (default
-    /// [`DEFAULT_TLS_READ_LIMIT`], at least 1). When it is full the peer
-    /// stops decrypting, then stops taking bytes from the transport, whose own
-    /// limit then stops reading the socket: backpressure reaches the sender.
+    /// Most decrypted bytes a peer gathers for `get_data` / `peek_data`, and
+    /// so the largest `get_data` it can serve (default
+    /// [`DEFAULT_TLS_READ_LIMIT`], at least 1). Beyond what the application
+    /// asked for, at most one TLS record (16 KiB) is decrypted ahead; the
+    /// rest stays in the transport, whose own limit then stops reading the
+    /// socket: backpressure reaches the sender.
     pub fn with_read_buffer_limit(mut self, bytes: usize) -> TlsOptions {
         self.read_limit = bytes.max(1);
         self

@@ -192,7 +192,13 @@ impl std::error::Error for TlsError {}
 ///   call `process` on the ready peers (and every tick on handshaking ones,
 ///   so the handshake timeout is seen).
 /// - `get_*` take decrypted bytes and decrypt more already-received records
-///   on the way; `put_*` encrypt and hand the records to the transport at once.
+///   on the way (straight into the caller's buffer for `get_partial_data` and
+///   `Read`); `put_*` encrypt and hand the records to the transport at once.
+/// - At most one TLS record is decrypted ahead of the application; the rest
+///   waits in the transport's bounded buffer, so a peer that is not read is
+///   not read from the network either (backpressure). As with edge-triggered
+///   readiness, on each ready event read until `get_partial_data` returns 0:
+///   records already received do not produce a new event.
 /// - `put_*` while `Handshaking` queue (up to the write limit) and are sent
 ///   once the session is up, as TCP does while connecting.
 /// - `Read` / `Write` are non-blocking: `WouldBlock` when nothing moves,
@@ -492,7 +498,7 @@ impl<S: TlsTransport> StreamPeerTls<S> {
             return true;
         };
         while conn.wants_write() {
-            match conn.write_tls(stream) {
+            match conn.write_tls(&mut Gather(stream)) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -583,6 +589,12 @@ impl<S: TlsTransport> StreamPeerTls<S> {
                     return false;
                 }
             }
+        }
+        // Nothing buffered and more may come: skip `read_tls`, which would
+        // only be told WouldBlock (and may resize its buffer on the way).
+        // `short_read_error` is O(1) for TCP and says Busy until the end.
+        if stream.available_bytes() == 0 && stream.short_read_error() == SocketError::Busy {
+            return false;
         }
         let read = loop {
             match conn.read_tls(stream) {
@@ -816,6 +828,53 @@ impl<S: TlsTransport> StreamPeerTls<S> {
         }
         self.flush_tls();
         Ok(written)
+    }
+}
+
+/// Most bytes [`Gather`] joins into one transport write.
+const GATHER_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// One scratch buffer per thread, shared by every TLS peer on it, so
+    /// that idle peers hold none.
+    static GATHER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// rustls hands its queued records to `write_vectored`; transports such as
+/// `StreamPeerTcp` write one slice per call, which would cost one `send(2)`
+/// per 16 KiB record. This joins up to [`GATHER_MAX`] bytes of consecutive
+/// records into one write (a memory copy is cheaper than a system call).
+struct Gather<'a, S>(&'a mut S);
+
+impl<S: io::Write> io::Write for Gather<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let Some(first) = first else {
+            return Ok(0);
+        };
+        if bufs.len() - first == 1 || bufs[first].len() >= GATHER_MAX {
+            return self.0.write(&bufs[first]);
+        }
+        GATHER.with(|g| {
+            let mut g = g.borrow_mut();
+            g.clear();
+            for b in &bufs[first..] {
+                let room = GATHER_MAX - g.len();
+                if room == 0 {
+                    break;
+                }
+                g.extend_from_slice(&b[..b.len().min(room)]);
+            }
+            self.0.write(&g)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 

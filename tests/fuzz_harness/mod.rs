@@ -19,11 +19,48 @@
 //! each function; `tests/corpus/README.md` describes the hand-made inputs.
 #![allow(dead_code)] // each user needs a different part
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 use lunanet::{MAX_STRING_LENGTH, PacketPeerStream, SocketError, StreamPeer, StreamPeerBuffer};
 
 /// Maximum packet sizes the packet harness chooses from.
+/// What a harness run answered, recorded (only while [`record_outcomes`]
+/// runs) so the corpus replay can assert each file's documented outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `packet_frames`: the lengths of the packets returned, then the error
+    /// that ended the stream (`FileEof` or the sticky `OutOfBufferMemory`).
+    Frames { lens: Vec<usize>, end: SocketError },
+    /// `typed_getters`: getter number (see [`typed_getters`]) and its answer
+    /// (`Ok` with the value's length in bytes for strings, 0 otherwise).
+    Getter {
+        getter: u8,
+        answer: Result<usize, SocketError>,
+    },
+}
+
+thread_local! {
+    static RECORDING: Cell<bool> = const { Cell::new(false) };
+    static OUTCOMES: RefCell<Vec<Outcome>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record(outcome: impl FnOnce() -> Outcome) {
+    if RECORDING.with(Cell::get) {
+        let outcome = outcome();
+        OUTCOMES.with(|o| o.borrow_mut().push(outcome));
+    }
+}
+
+/// Runs `harness` on `data` and returns what it answered, in order.
+pub fn record_outcomes(harness: fn(&[u8]), data: &[u8]) -> Vec<Outcome> {
+    OUTCOMES.with(|o| o.borrow_mut().clear());
+    RECORDING.with(|r| r.set(true));
+    harness(data);
+    RECORDING.with(|r| r.set(false));
+    OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut()))
+}
+
 pub const MAX_SIZES: [usize; 16] = [
     0,
     1,
@@ -374,6 +411,10 @@ fn check_end<P: StreamPeer>(
     expected: &Frames,
 ) {
     let eof = SocketError::FileEof;
+    record(|| Outcome::Frames {
+        lens: got.iter().map(Vec::len).collect(),
+        end,
+    });
     assert_eq!(
         got.len(),
         expected.packets.len(),
@@ -558,6 +599,14 @@ fn run_getters<P: Driven>(
         };
         let expected = reference_get(low, len, visible, peer, kind, read_limit);
         let actual = call_getter(peer, low, len);
+        record(|| Outcome::Getter {
+            getter: low,
+            answer: match &actual {
+                Ok(Value::Text(t)) => Ok(t.len()),
+                Ok(_) => Ok(0),
+                Err(e) => Err(*e),
+            },
+        });
         let taken = consumed(peer) - pos;
         match (&expected, &actual) {
             (Ok((value, n)), Ok(v)) => {

@@ -61,7 +61,7 @@ impl<S: Transport> Connection<S> {
                 return Ok(0);
             }
             debug_assert_eq!(self.status, Status::Connected, "an open link is connected");
-            let result = self.io.put(Some(sock), data);
+            let result = self.io.write_direct(sock, data);
             if self.io.write_error.is_some() {
                 *acts |= Actions::RESUME;
             }
