@@ -165,6 +165,8 @@ pub mod tick;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod variant;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use crate::core::{PeerStats, RateLimit, Status};
 pub use config::Config;
@@ -178,6 +180,8 @@ pub use tcp::detached::DetachedPeer;
 pub use tcp::peer::StreamPeerTcp;
 pub use tcp::server::TcpServer;
 pub use tick::{CatchUp, Tick, TickClock};
+#[cfg(feature = "websocket")]
+pub use websocket::{WebSocketOptions, WebSocketPeer, WriteMode, WsState};
 
 /// The README's code blocks, compiled (and run unless `no_run`) as doctests.
 #[cfg(doctest)]

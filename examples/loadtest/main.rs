@@ -44,6 +44,8 @@ mod server_mio;
 mod server_tokio;
 #[cfg(feature = "tls")]
 mod tls; // --transport tls (self-contained)
+#[cfg(feature = "websocket")]
+mod ws; // `--transport ws`: self-contained WebSocket load test
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -485,6 +487,10 @@ fn load_runs(a: &args::Args, clock: Clock) -> Result<Vec<RunResult>, String> {
 }
 
 fn main() {
+    #[cfg(feature = "websocket")]
+    if let Some(code) = ws::run_if_selected() {
+        std::process::exit(code);
+    }
     // `--transport tls` has its own flags and runs (lunanet vs tokio-rustls).
     #[cfg(feature = "tls")]
     if let Some(code) = tls::dispatch() {
