@@ -67,7 +67,7 @@ impl Default for Config {
             listen_backlog: 1024,
             linger_timeout: Duration::from_secs(5),
             no_delay: true,
-            coalesce_writes: false,
+            coalesce_writes: true,
             reuse_port: false,
             idle_timeout: None,
             keepalive: None,
@@ -143,14 +143,41 @@ impl Config {
         self
     }
 
-    /// Whether `put_*` defers writing to the next reactor pass (default off).
+    /// Whether `put_*` gathers a peer's output into one `write` per reactor
+    /// pass (default **on**).
     ///
-    /// Off: `put_data` writes to the socket at once when nothing is queued ahead
-    /// of it — the lowest latency, one `write` per call. On: output is only
-    /// queued, and every pass of the reactor (any `poll`, or
-    /// [`Reactor::flush`](crate::Reactor::flush)) writes each peer's whole queue
-    /// in one call. A tick loop that sends many small messages to each peer per
-    /// tick does one `write` per peer per tick instead of one per message.
+    /// On (the default), exactly when bytes leave:
+    ///
+    /// - **a reply is written at once**: the first `put_*` to a connected peer
+    ///   with nothing queued, after a pass that read bytes from that peer and
+    ///   drained them (it did not spend its whole
+    ///   [`read_budget`](Config::read_budget)), goes straight to the socket.
+    ///   Request/response keeps one `write` per reply and its latency;
+    /// - **everything else is queued**: puts to a peer that sent nothing in the
+    ///   latest pass (a tick broadcast), later puts after that reply, puts to a
+    ///   peer still streaming in;
+    /// - **queued bytes leave in one `write` per peer** at the start of the next
+    ///   reactor pass, before it sleeps ([`Reactor::poll`](crate::Reactor::poll),
+    ///   any `StreamPeerTcp::poll`, `TcpServer::is_connection_available`, every
+    ///   `wait_*`), at [`Reactor::flush`](crate::Reactor::flush) and
+    ///   `io::Write::flush`, and at `disconnect_from_host()` or drop (which
+    ///   flush, then send FIN).
+    ///
+    /// A tick loop that `put_data`s ten records to each of 1 000 peers and then
+    /// sleeps in `poll` makes one `write` per peer per tick instead of ten. A
+    /// program that puts and then never runs a pass (nor flushes) sends
+    /// nothing: call [`Reactor::flush`](crate::Reactor::flush) if you must.
+    ///
+    /// Off: every `put_*` writes at once when nothing is queued ahead of it
+    /// (one `write` per call, as Godot's `put_data`).
+    ///
+    /// ```
+    /// use lunanet::{Config, Reactor};
+    /// assert!(Reactor::new()?.config().coalesce_writes);
+    /// let write_at_once = Reactor::with_config(Config::default().coalesce_writes(false))?;
+    /// assert!(!write_at_once.config().coalesce_writes);
+    /// # Ok::<(), lunanet::SocketError>(())
+    /// ```
     pub fn coalesce_writes(mut self, on: bool) -> Config {
         self.coalesce_writes = on;
         self
@@ -261,6 +288,7 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_secs(30));
         assert!(c.no_delay);
         assert!(!c.reuse_port);
+        assert!(c.coalesce_writes, "the default serves a tick loop");
         assert!(c.listen_backlog >= 1024);
         assert!(c.validate().is_ok());
     }

@@ -42,9 +42,13 @@
 //! peer — it processes them all), [`TcpServer::is_connection_available`], or a
 //! `wait_*` method. Everything else is a non-blocking operation on buffers:
 //!
-//! - `put_*` writes to the socket at once when nothing is queued ahead (or, with
-//!   [`Config::coalesce_writes`], at the next pass), and queues what the kernel
-//!   refuses, up to [`Config::write_buffer_limit`];
+//! - `put_*` gathers each peer's output into one `write` per pass
+//!   ([`Config::coalesce_writes`], on by default): a reply (the first put after
+//!   a pass that read from that peer) is written at once; other bytes are
+//!   queued and leave together at the start of the next pass (before it
+//!   sleeps), at [`Reactor::flush`], or at disconnect/drop.
+//!   `coalesce_writes(false)` writes every put at once. What the kernel refuses
+//!   is queued, up to [`Config::write_buffer_limit`];
 //! - `get_*` takes bytes a pass already read, up to
 //!   [`Config::read_buffer_limit`] per peer (at the limit the reactor stops
 //!   reading that peer, so TCP backpressure reaches the sender);

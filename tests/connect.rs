@@ -187,6 +187,8 @@ fn accepted_peers_are_connected_and_report_addresses() {
         std_client.local_addr().unwrap().port()
     );
     peer.put_data(b"hi").unwrap();
+    // Coalesced by default: the bytes leave at the next pass or flush.
+    reactor.flush();
     let mut buf = [0u8; 2];
     std_client.set_read_timeout(Some(LONG)).unwrap();
     std_client.read_exact(&mut buf).unwrap();

@@ -248,8 +248,9 @@ fn lobby(
     to_room: mpsc::Sender<(DetachedPeer, Progress)>,
     room_waker: lunanet::ReactorWaker,
 ) -> MoveStats {
-    // Coalesced writes: `put_*` only queues, so a peer moved right after a
-    // put carries that output with it.
+    // Coalesced writes: apart from a reply (the first put after a pass that
+    // read from the peer, written at once) `put_*` only queues, so a peer
+    // moved right after a second put carries that output with it.
     let reactor = Reactor::with_config(Config::default().coalesce_writes(true)).expect("reactor");
     let mut server = TcpServer::new(&reactor);
     server.listen(0, "127.0.0.1").expect("listen");
@@ -271,6 +272,10 @@ fn lobby(
             progress.write(peer, MOVE_AT, &mut buf);
             // Mid-stream in both directions, with bytes buffered both ways.
             if progress.rx >= MOVE_AT && peer.available_bytes() > 0 {
+                // One byte first: if it is this pass's reply it goes out at
+                // once, and the rest is queued either way.
+                let one = (progress.tx + 1).min(STREAM);
+                progress.write(peer, one, &mut buf);
                 progress.write(peer, STREAM, &mut buf);
                 let (peer, progress) = peers.swap_remove(i);
                 let moved = peer.detach().expect("detach");

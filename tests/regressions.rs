@@ -19,7 +19,8 @@ use util::{LONG, client_to_std};
 /// closed; in fact bytes it accepted with `Ok` before the reset were lost.
 #[test]
 fn a_reset_seen_by_a_direct_write_ends_in_error_not_none() {
-    let reactor = Reactor::new().unwrap();
+    // About the direct write: write-at-once, explicitly (the default queues).
+    let reactor = Reactor::with_config(lunanet::Config::default().coalesce_writes(false)).unwrap();
     let (mut peer, remote) = client_to_std(&reactor);
     let remote = socket2::Socket::from(remote);
     remote.set_linger(Some(Duration::ZERO)).unwrap();

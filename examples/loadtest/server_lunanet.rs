@@ -10,7 +10,7 @@
 //! reactor stops reading the socket (TCP backpressure), and the peer comes
 //! back in the ready set once its output flushed.
 //!
-//! Broadcast: `Config::coalesce_writes(true)`; at each tick, `put_data` of
+//! Broadcast: the default config (coalescing); at each tick, `put_data` of
 //! each 32-byte record to every peer (K calls per peer, as a game would send
 //! K messages), then `reactor.poll(Some(until_next_tick))`, whose pass writes
 //! each peer's queue in one `write`.
@@ -34,12 +34,9 @@ pub fn run(
     stop: &Stop,
 ) -> ServerReport {
     let mut report = ServerReport::default();
-    let config = match cfg.mode {
-        Mode::Broadcast => Config::default().coalesce_writes(true),
-        Mode::PingPong | Mode::Bulk => Config::default(),
-    };
+    // The default coalesces the broadcast and writes ping-pong replies at once.
     // With `--threads N`, N reactors (one per thread) listen on one port.
-    let config = config.reuse_port(cfg.reuse_port);
+    let config = Config::default().reuse_port(cfg.reuse_port);
     let write_limit = config.write_buffer_limit;
     let reactor = match Reactor::with_config(config) {
         Ok(r) => r,

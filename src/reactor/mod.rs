@@ -185,8 +185,10 @@ impl Reactor {
         })
     }
 
-    /// Writes every peer's queued output now, without waiting for events. Only
-    /// needed with [`Config::coalesce_writes`]; every reactor pass does it too.
+    /// Writes every peer's queued output now (one `write` per peer), without
+    /// waiting for events. With [`Config::coalesce_writes`] (the default) every
+    /// reactor pass does this first, before it sleeps; call it when you put
+    /// data and will not run a pass soon.
     pub fn flush(&self) {
         self.inner.borrow_mut().run_resumes(&mut Clock::lazy());
     }
@@ -382,11 +384,17 @@ impl Inner {
             timeout = Some(Duration::ZERO);
         }
         if self.config.coalesce_writes && self.sched.has_resumes() {
-            // The wait is measured from the call, not from after the flush, so
-            // a tick loop's sleep still ends on schedule.
+            // Queued output leaves before the pass sleeps. The wait is
+            // measured from the call, not from after the flush, so a tick
+            // loop's sleep still ends on schedule.
             let started = Instant::now();
             self.run_resumes(&mut Clock::at(started));
             timeout = timeout.map(|t| t.saturating_sub(started.elapsed()));
+            if self.sched.changed() > 0 {
+                // The resumes also did work the application must see (a read
+                // resumed after a full buffer): return without sleeping.
+                timeout = Some(Duration::ZERO);
+            }
         }
         let timeout = self.effective_timeout(timeout);
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));

@@ -41,6 +41,8 @@ pub(crate) struct PeerSlot {
     /// one pass (event and resume) shares one read budget.
     budget_pass: u64,
     budget_left: usize,
+    /// Last pass whose reply was written at once (see [`PeerSlot::reply_now`]).
+    reply_pass: u64,
     /// The server this connection was accepted by (for its connection count).
     server: Option<Key>,
     no_delay: bool,
@@ -57,6 +59,29 @@ impl PeerSlot {
         }
     }
 
+    /// With coalescing on: may this `put` be written at once? Yes for the
+    /// first put after a pass that read bytes from this peer (a reply:
+    /// request/response keeps one direct write per message and its latency);
+    /// later puts until the next pass are queued and leave together at the
+    /// start of the next pass. A peer that read nothing in the latest pass (a
+    /// tick broadcast), or that spent its whole read budget (it is still
+    /// streaming in: more input and more replies come next pass), only
+    /// queues: one write per peer per pass.
+    #[inline(always)]
+    pub(super) fn reply_now(&mut self, pass: u64, budget: usize) -> bool {
+        // The budget is spent by reading: below full means bytes came in
+        // this pass, above zero that the peer's input was drained.
+        if self.budget_pass == pass
+            && self.budget_left < budget
+            && self.budget_left > 0
+            && self.reply_pass != pass
+        {
+            self.reply_pass = pass;
+            return true;
+        }
+        false
+    }
+
     /// The connection's short path (steady traffic), with this pass's budget.
     #[inline(always)]
     pub(super) fn steady_read(&mut self, r: Readiness, clock: &mut Clock) -> Option<Actions> {
@@ -70,6 +95,7 @@ impl PeerSlot {
             bound: None,
             budget_pass: 0,
             budget_left: 0,
+            reply_pass: 0,
             server: Some(server),
             no_delay,
         }
@@ -295,6 +321,7 @@ impl Inner {
             bound,
             budget_pass: 0,
             budget_left: 0,
+            reply_pass: 0,
             server: None,
             no_delay,
         };
@@ -376,7 +403,8 @@ impl Inner {
             return Err(SocketError::SocketInvalid);
         };
         let mut acts = Actions::NONE;
-        let result = p.conn.put(data, partial, config.coalesce_writes, &mut acts);
+        let coalesce = config.coalesce_writes && !p.reply_now(sched.pass(), config.read_budget);
+        let result = p.conn.put(data, partial, coalesce, &mut acts);
         if acts.has(Actions::RESUME) {
             sched.schedule_resume(&mut slot.marks, key);
         }

@@ -355,10 +355,16 @@ impl StreamPeerTcp {
 
     /// Queues all of `data` for sending, or nothing.
     ///
-    /// When nothing is queued ahead and the peer is connected, the bytes are
-    /// written to the socket at once and only what the kernel refuses is queued.
-    /// Data put while `Connecting` is sent on connect. Bytes accepted with `Ok`
-    /// are delivered in order unless the connection fails.
+    /// With the default [`Config::coalesce_writes`](crate::Config::coalesce_writes)
+    /// a reply (the first put after a pass that read bytes from this peer) is
+    /// written to the socket at once; other bytes are queued and leave in one
+    /// `write` per peer at the start of the next reactor pass (any `poll`,
+    /// `wait_*`), at [`Reactor::flush`](crate::Reactor::flush), or at
+    /// disconnect/drop. With `coalesce_writes(false)`, bytes are written at
+    /// once whenever nothing is queued ahead. Either way only what the kernel
+    /// refuses stays queued. Data put while `Connecting` is sent on connect.
+    /// Bytes accepted with `Ok` are delivered in order unless the connection
+    /// fails.
     ///
     /// # Errors
     /// `OutOfBufferMemory` if the queue cannot take all of `data` now (see
@@ -629,8 +635,9 @@ impl io::Read for StreamPeerTcp {
 }
 
 /// Non-blocking `Write`: takes what the write queue can hold, `WouldBlock` when
-/// it is full. `flush` succeeds when nothing is queued and returns `WouldBlock`
-/// while bytes wait for the kernel (use
+/// it is full. `flush` first writes the reactor's queued output (as
+/// [`Reactor::flush`](crate::Reactor::flush)), then succeeds when nothing is
+/// left queued and returns `WouldBlock` while bytes wait for the kernel (use
 /// [`wait_flushed`](StreamPeerTcp::wait_flushed) to wait).
 impl io::Write for StreamPeerTcp {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -642,6 +649,10 @@ impl io::Write for StreamPeerTcp {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        // Coalesced output waits for the next pass: hand it to the kernel now.
+        if self.pending_write_bytes() != 0 {
+            self.reactor.flush();
+        }
         if self.pending_write_bytes() == 0 {
             Ok(())
         } else {
