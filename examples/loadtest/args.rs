@@ -63,8 +63,8 @@ pub struct Cli {
     /// Measured seconds [default: 10; 5 per --compare round]
     #[arg(long, value_parser = float_in(0.1, 31_536_000.0), help_heading = "Scenario")]
     pub seconds: Option<f64>,
-    /// Transport of the client connections (tls and ws join once those
-    /// transports land)
+    /// Transport: tcp, or the separate tls / ws load tests (their own
+    /// flags: `--transport tls --help`)
     #[arg(long, value_enum, default_value_t = Transport::Tcp, help_heading = "Scenario")]
     pub transport: Transport,
 

@@ -97,18 +97,27 @@ impl Mode {
     }
 }
 
-/// The transport of the client connections. Only TCP today; `tls` and `ws`
-/// are variants to add here once those transports exist (the load generator
-/// then wraps each `StreamPeerTcp` before the first byte).
+/// The transport of the client connections. `tls` and `ws` are separate
+/// load tests with their own flags and comparison servers (tokio-rustls,
+/// tokio-tungstenite): `examples/loadtest/tls.rs` and `ws.rs` take the
+/// command line before this parser when they are selected; see
+/// `loadtest --transport tls --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
+    /// Plain TCP (the scenarios below)
     Tcp,
+    /// TLS (feature `tls`): lunanet StreamPeerTls vs tokio-rustls
+    Tls,
+    /// WebSocket (feature `websocket`): lunanet WebSocketPeer vs tokio-tungstenite
+    Ws,
 }
 
 impl Transport {
     pub fn name(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
         }
     }
 }
@@ -497,6 +506,16 @@ fn main() {
         std::process::exit(code);
     }
     let a = match args::Cli::parse().resolve() {
+        // Reached only when the transport's feature is off (else its own
+        // load test took the command line above).
+        Ok(a) if a.transport != Transport::Tcp => {
+            let t = a.transport.name();
+            let feature = if t == "ws" { "websocket" } else { t };
+            eprintln!(
+                "loadtest: --transport {t} needs the `{feature}` feature (--features {feature})"
+            );
+            std::process::exit(2);
+        }
         Ok(a) => a,
         Err(e) => {
             eprintln!("loadtest: {e}");
