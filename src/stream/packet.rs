@@ -935,7 +935,7 @@ impl<P: StreamPeer + fmt::Debug> fmt::Debug for PacketPeerStream<P> {
 mod tests {
     use super::*;
     use crate::StreamPeerBuffer;
-    use crate::stream_peer::testing::Pipe;
+    use crate::stream::testing::Pipe;
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let mut f = u32::try_from(payload.len()).unwrap().to_le_bytes().to_vec();
@@ -1277,7 +1277,7 @@ mod tests {
     #[test]
     fn garbage_input_never_panics_or_returns_oversized_packets() {
         for seed in 0..200u64 {
-            let mut bytes = crate::stream_peer::testing::garbage(seed, 300);
+            let mut bytes = crate::stream::testing::garbage(seed, 300);
             // Make plausible (small) headers common.
             for chunk in bytes.chunks_mut(23).step_by(2) {
                 if chunk.len() >= 4 {
