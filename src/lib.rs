@@ -159,10 +159,9 @@ mod config;
 mod core;
 mod error;
 pub mod ip;
-mod packet;
 mod peer_map;
 mod reactor;
-mod stream_peer;
+mod stream;
 mod sys;
 mod tcp;
 pub mod tick;
@@ -176,10 +175,12 @@ pub use crate::core::{PeerStats, RateLimit, Status};
 pub use config::Config;
 pub use error::SocketError;
 pub use ip::{Host, IpAddress, IpType, Resolver, ResolverId, ResolverStatus};
-pub use packet::{DEFAULT_MAX_PACKET_SIZE, PacketPeer, PacketPeerStream};
 pub use peer_map::{PeerMap, PeerMapIter, PeerMapIterMut};
 pub use reactor::{HandleId, Reactor, ReactorStats, ReactorWaker};
-pub use stream_peer::{MAX_STRING_LENGTH, StreamPeer, StreamPeerBuffer};
+pub use stream::{
+    DEFAULT_MAX_PACKET_SIZE, MAX_STRING_LENGTH, PacketPeer, PacketPeerStream, StreamPeer,
+    StreamPeerBuffer,
+};
 pub use tcp::detached::DetachedPeer;
 pub use tcp::peer::StreamPeerTcp;
 pub use tcp::server::TcpServer;

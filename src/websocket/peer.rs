@@ -1109,7 +1109,7 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
     use crate::StreamPeer;
-    use crate::stream_peer::testing::{Pipe, garbage};
+    use crate::stream::testing::{Pipe, garbage};
 
     /// A transport over the test `Pipe`: "connected" until the remote closed
     /// and everything was read.
