@@ -75,14 +75,16 @@
 //! # Ok::<(), lunanet::SocketError>(())
 //! ```
 
+mod client;
 mod handshake;
 mod peer;
 mod transport;
 
 use std::time::Duration;
 
+pub use client::{ClientTransport, PollReactor};
 pub use handshake::{HttpRequestKind, classify_request};
-pub use peer::{ClientTransport, PollReactor, WebSocketPeer};
+pub use peer::WebSocketPeer;
 pub use transport::WebSocketTransport;
 
 /// A WebSocket's state (Godot `WebSocketPeer.State`).
