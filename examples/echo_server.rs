@@ -8,7 +8,9 @@
 //!
 //! One thread and one reactor serve every client. The loop sleeps in
 //! `Reactor::poll` until something happens and then visits only the peers that
-//! changed (the ready set). `RUST_LOG=debug` shows connections coming and going.
+//! changed (the ready set). Once a second it logs the reactor's counters
+//! (`Reactor::stats`), and each client that leaves with its own
+//! (`StreamPeerTcp::stats`); `RUST_LOG=debug` also shows clients arriving.
 //!
 //! `--threads N` runs N such loops, each with its own reactor, all listening
 //! on the same port (SO_REUSEPORT: the kernel spreads new connections over
@@ -20,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lunanet::{Config, PeerMap, Reactor, SocketError, Status, StreamPeerTcp, TcpServer};
+
+#[path = "common/stats_log.rs"]
+mod stats_log;
 
 /// Echo every byte back to its sender.
 #[derive(Debug, Parser)]
@@ -97,7 +102,7 @@ impl Listener {
         let mut ready = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut echoed: u64 = 0;
-        let mut last_report = Instant::now();
+        let mut stats = stats_log::StatsLog::new(Duration::from_secs(1));
 
         while stop_at.is_none_or(|t| Instant::now() < t) {
             self.reactor.poll(Some(Duration::from_millis(250)))?;
@@ -113,15 +118,14 @@ impl Listener {
                     continue; // the server itself, or a peer already gone
                 };
                 echoed += echo(peer, &mut buf);
-                if matches!(peer.status(), Status::None | Status::Error) {
-                    log::debug!("{:?} closed ({:?})", peer.remote_addr(), peer.error());
-                    peers.remove(id);
+                match peer.status() {
+                    Status::None => stats_log::peer_left(peer, "closed"),
+                    Status::Error => stats_log::peer_left(peer, &format!("{:?}", peer.error())),
+                    Status::Connecting | Status::Connected => continue,
                 }
+                peers.remove(id);
             }
-            if last_report.elapsed() >= Duration::from_secs(5) {
-                log::info!("{} clients, {} bytes echoed", peers.len(), echoed);
-                last_report = Instant::now();
-            }
+            stats.maybe_log(&self.reactor);
         }
         Ok(echoed)
     }

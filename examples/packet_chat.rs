@@ -56,6 +56,9 @@ use lunanet::{
     TcpServer, TickClock,
 };
 
+#[path = "common/stats_log.rs"]
+mod stats_log;
+
 /// 20 ticks per second, as a game server might run.
 const TICK: Duration = Duration::from_millis(50);
 
@@ -96,6 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Packets received since the last tick, with their sender.
     let mut inbox: Vec<(HandleId, Vec<u8>)> = Vec::new();
     let mut relayed: u64 = 0;
+    let mut stats = stats_log::StatsLog::new(Duration::from_secs(1));
     // A loop that fell behind relays what it collected at once, then goes
     // back on the 20 Hz grid: missed ticks are skipped, not bursted.
     let mut clock = TickClock::new(TICK, Instant::now() + TICK).catch_up(CatchUp::Skip);
@@ -109,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let wait = clock.until_next(now);
         let wait = stop_at.map_or(wait, |t| wait.min(t.saturating_duration_since(now)));
         reactor.poll(Some(wait))?;
+        stats.maybe_log(&reactor);
 
         while let Some(peer) = server.take_connection() {
             let Some(id) = peer.id() else { continue };
@@ -167,8 +172,9 @@ fn receive(id: HandleId, peer: &mut Peer, inbox: &mut Vec<(HandleId, Vec<u8>)>) 
 }
 
 fn leave(peers: &mut PeerMap<Peer>, id: HandleId, reason: &str) {
-    if peers.remove(id).is_some() {
-        log::info!("{id:?} left: {reason} ({} online)", peers.len());
+    if let Some(peer) = peers.remove(id) {
+        stats_log::peer_left(peer.get_ref(), reason);
+        log::info!("{id:?} left ({} online)", peers.len());
     }
 }
 

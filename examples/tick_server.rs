@@ -32,6 +32,9 @@ use lunanet::{
     CatchUp, Config, PeerMap, Reactor, SocketError, Status, StreamPeerTcp, TcpServer, TickClock,
 };
 
+#[path = "common/stats_log.rs"]
+mod stats_log;
+
 /// A fixed-rate tick loop broadcasting a state record to every client.
 #[derive(Debug, Parser)]
 struct Args {
@@ -140,10 +143,12 @@ impl Room {
         let mut ready = Vec::new();
         let mut input = [0u8; 4096];
         let mut inputs_this_tick: u32 = 0;
+        let mut stats = stats_log::StatsLog::new(Duration::from_secs(1));
 
         while stop_at.is_none_or(|t| Instant::now() < t) {
             // Sleep until the next tick or the next packet.
             self.reactor.poll(Some(clock.until_next(Instant::now())))?;
+            stats.maybe_log(&self.reactor);
 
             while let Some(p) = self.server.take_connection() {
                 log::info!("player joined from {:?}", p.remote_addr());
@@ -164,10 +169,14 @@ impl Room {
                         Err(_) => break,
                     }
                 }
-                if matches!(player.status(), Status::None | Status::Error) {
-                    log::info!("player left ({:?})", player.error());
-                    players.remove(id);
+                match player.status() {
+                    Status::None => stats_log::peer_left(player, "closed"),
+                    Status::Error => {
+                        stats_log::peer_left(player, &format!("{:?}", player.error()));
+                    }
+                    Status::Connecting | Status::Connected => continue,
                 }
+                players.remove(id);
             }
 
             let Some(tick) = clock.due(Instant::now()) else {

@@ -215,6 +215,52 @@ pub struct ServerReport {
     pub open_at_stop: u64,
     /// CPU time of the server threads over their whole life.
     pub cpu: Option<Duration>,
+    /// The reactors' own counters at the end (lunanet only), summed over
+    /// the threads.
+    pub stats: Option<ServerStats>,
+}
+
+/// `lunanet::ReactorStats` of the server at the end of a run, summed over its
+/// threads. A copy of our own because `ReactorStats` is `#[non_exhaustive]`
+/// (cannot be built outside lunanet to hold a sum) and has no serde derive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ServerStats {
+    pub passes: u64,
+    pub events: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub accepted: u64,
+    pub refused: u64,
+    pub timed_out: u64,
+}
+
+impl From<lunanet::ReactorStats> for ServerStats {
+    fn from(s: lunanet::ReactorStats) -> ServerStats {
+        ServerStats {
+            passes: s.passes,
+            events: s.events,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            accepted: s.accepted,
+            refused: s.refused,
+            timed_out: s.timed_out,
+        }
+    }
+}
+
+impl std::ops::Add for ServerStats {
+    type Output = ServerStats;
+    fn add(self, o: ServerStats) -> ServerStats {
+        ServerStats {
+            passes: self.passes + o.passes,
+            events: self.events + o.events,
+            bytes_in: self.bytes_in + o.bytes_in,
+            bytes_out: self.bytes_out + o.bytes_out,
+            accepted: self.accepted + o.accepted,
+            refused: self.refused + o.refused,
+            timed_out: self.timed_out + o.timed_out,
+        }
+    }
 }
 
 impl ServerReport {
@@ -236,6 +282,10 @@ impl ServerReport {
         self.first_error = self.first_error.take().or(o.first_error);
         self.open_at_stop += o.open_at_stop;
         self.cpu = match (self.cpu, o.cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.stats = match (self.stats, o.stats) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::args::Args;
 use crate::client::{self, ClientReport};
 use crate::clock::Clock;
-use crate::{Impl, Mode, ServerReport};
+use crate::{Impl, Mode, ServerReport, ServerStats};
 
 /// The width every text line of the report fits in.
 pub const COLUMNS: usize = 80;
@@ -371,10 +371,41 @@ pub fn run_text(a: &Args, r: &RunResult) -> String {
             ),
         );
     }
+    if let Some(st) = r.server.as_ref().and_then(|s| s.stats.as_ref()) {
+        stats_fields(&mut o, st);
+    }
     field(&mut o, "server CPU", &cpu_text(r, c.server_cpu, u));
     field(&mut o, "client CPU", &cpu_text(r, c.client_cpu, u));
     field(&mut o, "process CPU", &cpu_text(r, c.process_cpu, u));
     o
+}
+
+/// The server reactors' counters (`Reactor::stats`), two short fields: the
+/// passes and bytes, then what happened to connections.
+fn stats_fields(o: &mut String, s: &ServerStats) {
+    let per_pass = if s.passes == 0 {
+        0.0
+    } else {
+        s.events as f64 / s.passes as f64
+    };
+    field(
+        o,
+        "reactor",
+        &format!(
+            "{} passes, {per_pass:.1} events/pass, {}B in, {}B out",
+            si(s.passes as f64),
+            si(s.bytes_in as f64),
+            si(s.bytes_out as f64),
+        ),
+    );
+    field(
+        o,
+        "connections",
+        &format!(
+            "{} accepted, {} refused, {} timed out",
+            s.accepted, s.refused, s.timed_out
+        ),
+    );
 }
 
 /// The report of one run, as text (or JSON with `--json`), on stdout.
@@ -403,6 +434,7 @@ pub fn print_serve(a: &Args, s: &ServerReport, ran: Duration) {
             "errors": s.errors,
             "first_error": s.first_error,
             "server_cpu_s": s.cpu.map(|c| c.as_secs_f64()),
+            "server_stats": s.stats,
         });
         println!("{o}");
         return;
@@ -428,6 +460,9 @@ pub fn print_serve(a: &Args, s: &ServerReport, ran: Duration) {
     );
     if let Some(e) = &s.first_error {
         field(&mut o, "", &format!("first error: {e}"));
+    }
+    if let Some(st) = &s.stats {
+        stats_fields(&mut o, st);
     }
     print!("{o}");
 }
@@ -666,6 +701,7 @@ fn json_run(a: &Args, r: &RunResult) -> Value {
         "first_server_error": r.server.as_ref().and_then(|s| s.first_error.clone()),
         "unclosed": c.unclosed,
         "accepted_per_server_thread": r.server.as_ref().map(|s| s.accepted_per_thread.clone()),
+        "server_stats": r.server.as_ref().and_then(|s| s.stats),
         "server_cpu_s": cpu(c.server_cpu),
         "server_cpu_s_per_million": r.per_million(c.server_cpu),
         "client_cpu_s": cpu(c.client_cpu),
@@ -874,6 +910,15 @@ mod tests {
                 first_error: Some(long.into()),
                 ticks: 123_456_789,
                 late_ticks: 1234,
+                stats: Some(ServerStats {
+                    passes: 123_456_789_012,
+                    events: 987_654_321_098,
+                    bytes_in: 98_765_432_109_876,
+                    bytes_out: 98_765_432_109_876,
+                    accepted: 1_000_000,
+                    refused: 123_456_789,
+                    timed_out: 123_456_789,
+                }),
                 ..ServerReport::default()
             }),
             samples: Samples::default(),

@@ -120,6 +120,7 @@ pub fn run(
         }
     }
     report.open_at_stop = peers.len() as u64;
+    report.stats = Some(reactor.stats().into());
     report
 }
 

@@ -147,6 +147,7 @@ pub fn run(
         first_error: lock(&c.first_error).clone(),
         open_at_stop: c.open.load(Ordering::Relaxed),
         cpu: None,
+        stats: None, // tokio has no reactor counters to show
     }
 }
 
