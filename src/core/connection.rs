@@ -103,7 +103,8 @@ pub(crate) struct Connection<S> {
     /// No byte received for this long while open: `Error` (`TimedOut`).
     idle_timeout: Option<Duration>,
     /// The read rate limit (its bucket lives in `io` while open).
-    read_rate: Option<RateLimit>,
+    /// Boxed: only rate-limited peers pay for it (see `Io::rate`).
+    read_rate: Option<Box<RateLimit>>,
     /// The earliest timer known to be pending in the reactor (see `guard`).
     armed: Option<Instant>,
 }
@@ -139,7 +140,7 @@ impl<S: Transport> Connection<S> {
                 rate: None,
             },
             idle_timeout: limits.idle_timeout,
-            read_rate: limits.read_rate,
+            read_rate: limits.read_rate.map(Box::new),
             armed: None,
         }
     }

@@ -76,7 +76,9 @@ pub(super) struct Io {
     /// Counters (always on: a few additions per system call).
     pub(super) stats: PeerStats,
     /// The read rate limit's bucket, when the peer has one.
-    pub(super) rate: Option<TokenBucket>,
+    /// Boxed: only rate-limited peers pay for it (per-peer memory is
+    /// multiplied by the slab's spare capacity; see the alloc bench).
+    pub(super) rate: Option<Box<TokenBucket>>,
 }
 
 impl Io {

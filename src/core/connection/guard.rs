@@ -37,7 +37,10 @@ impl<S: Transport> Connection<S> {
     /// the counters' clock, the rate bucket and the idle deadline.
     pub(super) fn became_open(&mut self, now: Instant) -> Actions {
         self.io.stats.connected_since = Some(now);
-        self.io.rate = self.read_rate.map(|l| TokenBucket::new(l, now));
+        self.io.rate = self
+            .read_rate
+            .as_deref()
+            .map(|&l| Box::new(TokenBucket::new(l, now)));
         self.deadline = self.open_deadline(true);
         self.rearm()
     }
@@ -116,11 +119,11 @@ impl<S: Transport> Connection<S> {
         limit: Option<RateLimit>,
         clock: &mut Clock,
     ) -> Actions {
-        self.read_rate = limit;
+        self.read_rate = limit.map(Box::new);
         if !matches!(self.link, Link::Open { .. }) {
             return Actions::NONE;
         }
-        self.io.rate = limit.map(|l| TokenBucket::new(l, clock.now()));
+        self.io.rate = limit.map(|l| Box::new(TokenBucket::new(l, clock.now())));
         let mut acts = Actions::NONE;
         if self.io.stall == Stall::Rate {
             acts |= Actions::RESUME; // read again with the new limit
@@ -136,7 +139,7 @@ impl<S: Transport> Connection<S> {
 
     /// The read rate limit in force.
     pub(crate) fn read_rate_limit(&self) -> Option<RateLimit> {
-        self.read_rate
+        self.read_rate.as_deref().copied()
     }
 
     /// The counters.
