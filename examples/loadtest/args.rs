@@ -98,6 +98,11 @@ pub struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024), help_heading = "Load generator")]
     pub client_threads: u32,
 
+    /// lunanet server only: `Config::coalesce_writes(false)`, every
+    /// `put_data` written at once instead of once per reactor pass (to
+    /// compare latency with the default)
+    #[arg(long, help_heading = "Server under test")]
+    pub write_at_once: bool,
     /// One JSON object on stdout (implies --quiet)
     #[arg(long, help_heading = "Output")]
     pub json: bool,
@@ -131,6 +136,8 @@ pub struct Args {
     pub rounds: usize,
     pub server_threads: usize,
     pub client_threads: usize,
+    /// `--write-at-once`: the lunanet server does not coalesce writes.
+    pub write_at_once: bool,
     pub json: bool,
     pub quiet: bool,
     pub report: Option<PathBuf>,
@@ -145,6 +152,12 @@ impl Cli {
         }
         if mode == Mode::Broadcast && self.pipeline.is_some() {
             return Err("--pipeline does not apply to --mode broadcast".into());
+        }
+        if self.write_at_once
+            && !self.compare
+            && (self.imp != Impl::Lunanet || (self.addr.is_some() && !self.serve))
+        {
+            return Err("--write-at-once configures the embedded lunanet server only".into());
         }
         if let Some(path) = &self.report {
             if self.serve {
@@ -204,6 +217,7 @@ impl Cli {
             rounds: self.rounds as usize,
             server_threads: self.threads as usize,
             client_threads,
+            write_at_once: self.write_at_once,
             json: self.json,
             quiet: self.quiet || self.json,
             report: self.report,
@@ -257,6 +271,9 @@ mod tests {
             (a.server_threads, a.client_threads, a.imp),
             (2, 2, Impl::Mio)
         );
+        assert!(!a.write_at_once);
+        assert!(p("--write-at-once").unwrap().write_at_once);
+        assert!(p("--compare --write-at-once").unwrap().write_at_once);
     }
 
     #[test]
@@ -266,6 +283,8 @@ mod tests {
             "--peers x",
             "--mode nope",
             "--bogus",
+            "--write-at-once --impl tokio",
+            "--write-at-once --addr 127.0.0.1:9",
             "--compare --addr 127.0.0.1:1",
             "--compare --serve",
             "--mode broadcast --size 64",

@@ -138,6 +138,8 @@ pub struct ServerConfig {
     pub clock: Clock,
     /// Listen with SO_REUSEPORT: several server threads share the port.
     pub reuse_port: bool,
+    /// `--write-at-once`: the lunanet server turns write coalescing off.
+    pub write_at_once: bool,
 }
 
 impl ServerConfig {
@@ -388,6 +390,7 @@ fn run_once(a: &args::Args, imp: Impl, clock: Clock, label: &str) -> Result<RunR
                 tick: a.tick,
                 clock,
                 reuse_port: false,
+                write_at_once: a.write_at_once,
             },
             a.server_threads,
         )?),
@@ -464,6 +467,7 @@ fn serve(a: &args::Args, clock: Clock) -> Result<bool, String> {
             tick: a.tick,
             clock,
             reuse_port: false,
+            write_at_once: a.write_at_once,
         },
         a.server_threads,
     )?;

@@ -140,7 +140,7 @@ fn opt_ns(ns: Option<u64>) -> String {
 }
 
 pub fn scenario(a: &Args) -> String {
-    let threads = if a.server_threads > 1 || a.client_threads > 1 {
+    let mut threads = if a.server_threads > 1 || a.client_threads > 1 {
         format!(
             ", {} server / {} client threads",
             a.server_threads, a.client_threads
@@ -148,6 +148,9 @@ pub fn scenario(a: &Args) -> String {
     } else {
         String::new()
     };
+    if a.write_at_once {
+        threads.push_str(", lunanet writes at once");
+    }
     match a.mode {
         Mode::PingPong | Mode::Bulk => format!(
             "{}, {} peers, {} B messages, pipeline {}{threads}",

@@ -36,7 +36,10 @@ pub fn run(
     let mut report = ServerReport::default();
     // The default coalesces the broadcast and writes ping-pong replies at once.
     // With `--threads N`, N reactors (one per thread) listen on one port.
-    let config = Config::default().reuse_port(cfg.reuse_port);
+    // `--write-at-once` turns coalescing off, to compare latency.
+    let config = Config::default()
+        .reuse_port(cfg.reuse_port)
+        .coalesce_writes(!cfg.write_at_once);
     let write_limit = config.write_buffer_limit;
     let reactor = match Reactor::with_config(config) {
         Ok(r) => r,
