@@ -33,98 +33,20 @@ mod util;
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use lunanet::{Reactor, StreamPeerTcp};
 
 use common::Pairs;
 
-// ---------------------------------------------------------------------------
-// The counting allocator
-// ---------------------------------------------------------------------------
+#[path = "../tests/util/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static REALLOCS: AtomicU64 = AtomicU64::new(0);
-static DEALLOCS: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-/// `System`, counting every call and the bytes live.
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged and only updates counters on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as i64, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as i64, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is; `ptr` came from this allocator (= System).
-        unsafe { System.dealloc(ptr, layout) };
-        DEALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_sub(layout.size() as i64, Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `realloc`'s contract.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            REALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
-        }
-        p
-    }
-}
+use counting_alloc::{Counting, Totals};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-#[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    allocs: u64,
-    reallocs: u64,
-    deallocs: u64,
-    live: i64,
-}
-
-fn snapshot() -> Snapshot {
-    Snapshot {
-        allocs: ALLOCS.load(Relaxed),
-        reallocs: REALLOCS.load(Relaxed),
-        deallocs: DEALLOCS.load(Relaxed),
-        live: LIVE.load(Relaxed),
-    }
-}
-
-impl Snapshot {
-    fn since(self, before: Snapshot) -> Snapshot {
-        Snapshot {
-            allocs: self.allocs - before.allocs,
-            reallocs: self.reallocs - before.reallocs,
-            deallocs: self.deallocs - before.deallocs,
-            live: self.live - before.live,
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Measurements
@@ -154,7 +76,7 @@ impl Verdict {
     }
 }
 
-fn report_echo(what: &str, d: Snapshot, messages: usize, elapsed: Duration, v: &mut Verdict) {
+fn report_echo(what: &str, d: Totals, messages: usize, elapsed: Duration, v: &mut Verdict) {
     let heap_calls = d.allocs + d.reallocs;
     let per_msg = heap_calls as f64 / messages as f64;
     println!("{what}");
@@ -183,13 +105,13 @@ fn echo_one_pair(s: &Sizes, v: &mut Verdict) {
     for _ in 0..s.warmup {
         common::round_trip(&reactor, a, b, &MSG, &mut buf);
     }
-    let before = snapshot();
+    let before = Totals::now();
     let t = Instant::now();
     for _ in 0..s.messages {
         common::round_trip(&reactor, a, b, &MSG, &mut buf);
     }
     let elapsed = t.elapsed();
-    let d = snapshot().since(before);
+    let d = Totals::now().since(before);
     report_echo(
         "echo, 1 pair (put, poll, get, put back, poll, get)",
         d,
@@ -215,13 +137,13 @@ fn echo_ready_set(s: &Sizes, v: &mut Verdict) {
         tick(&mut pairs, &mut ready);
     }
     let ticks = s.messages.div_ceil(PAIRS);
-    let before = snapshot();
+    let before = Totals::now();
     let t = Instant::now();
     for _ in 0..ticks {
         tick(&mut pairs, &mut ready);
     }
     let elapsed = t.elapsed();
-    let d = snapshot().since(before);
+    let d = Totals::now().since(before);
     report_echo(
         "echo, 100 pairs through the ready set (poll, drain_ready, serve each ready peer)",
         d,
@@ -262,11 +184,11 @@ fn idle_memory(s: &Sizes, v: &mut Verdict) {
     );
     let reactor = Reactor::new().expect("reactor");
     let mut pairs = Pairs::empty(&reactor);
-    let base = snapshot();
+    let base = Totals::now();
     pairs.reserve_exact(pairs_n);
 
     let report = |label: &str, pairs: &Pairs, checked: bool, v: &mut Verdict| {
-        let live = snapshot().since(base).live;
+        let live = Totals::now().since(base).live;
         let per_peer = live as f64 / peers as f64;
         let handles = pairs.handle_bytes();
         let lib = (live - handles as i64) as f64 / peers as f64;
@@ -319,7 +241,7 @@ fn idle_memory(s: &Sizes, v: &mut Verdict) {
     println!(
         "  (teardown {:.2} s; live bytes change after teardown {:+})",
         t.elapsed().as_secs_f64(),
-        snapshot().since(base).live
+        Totals::now().since(base).live
     );
 }
 

@@ -15,55 +15,22 @@
 //! read the live heap again: (after - before) / peers. Kernel socket memory
 //! is not heap and is not counted, for either server.
 //!
-//! The allocator needs `unsafe impl GlobalAlloc` (as `benches/alloc.rs`);
+//! The counting allocator is the tests' (`tests/util/counting_alloc.rs`);
 //! the library itself stays `forbid(unsafe_code)`.
 
 #[path = "loadtest/tls.rs"]
 mod tls;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lunanet::tls::{StreamPeerTls, TlsStatus};
 use lunanet::{Reactor, StreamPeer, StreamPeerTcp};
 
-struct Counting;
+#[path = "../tests/util/counting_alloc.rs"]
+mod counting_alloc;
 
-static SERVER_LIVE: AtomicI64 = AtomicI64::new(0);
-
-thread_local! {
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counted() -> bool {
-    COUNTED.try_with(Cell::get).unwrap_or(false)
-}
-
-// SAFETY: every call forwards to `System` unchanged; the counting only reads
-// a const-initialised thread-local and adds to an atomic (no allocation).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            SERVER_LIVE.fetch_add(layout.size() as i64, Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if counted() {
-            SERVER_LIVE.fetch_sub(layout.size() as i64, Relaxed);
-        }
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            SERVER_LIVE.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use counting_alloc::{Counting, track_this_thread, tracked_live};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -79,13 +46,9 @@ struct Args {
     rounds: usize,
 }
 
-fn mark_server_thread() {
-    COUNTED.with(|c| c.set(true));
-}
-
 fn measure(which: tls::Which, fixture: &tls::Fixture, peers: usize) -> Result<f64, String> {
-    let server = tls::spawn_hooked(which, fixture.server.clone(), mark_server_thread);
-    let before = SERVER_LIVE.load(Relaxed);
+    let server = tls::spawn_hooked(which, fixture.server.clone(), track_this_thread);
+    let before = tracked_live();
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let mut clients = Vec::with_capacity(peers);
     for _ in 0..peers {
@@ -128,7 +91,7 @@ fn measure(which: tls::Which, fixture: &tls::Fixture, peers: usize) -> Result<f6
             .poll(Some(Duration::from_millis(50)))
             .map_err(|e| e.to_string())?;
     }
-    let after = SERVER_LIVE.load(Relaxed);
+    let after = tracked_live();
     assert!(clients.iter().all(|c| c.status() == TlsStatus::Connected));
     drop(clients);
     let _ = server.stop();

@@ -16,78 +16,21 @@
 //! test).
 mod fuzz_harness;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::PathBuf;
 
 use lunanet::{SocketError, StreamPeer, StreamPeerBuffer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-// ---------------------------------------------------------------------------
-// A global allocator that records the largest single allocation
-// ---------------------------------------------------------------------------
-
-struct Recording;
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = TRACKING.try_with(|tracking| {
-        if tracking.get() {
-            let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// bookkeeping touches only `const`-initialised thread-locals (no allocation,
-// no re-entrancy).
-unsafe impl GlobalAlloc for Recording {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "util/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Recording = Recording;
-
-/// Stops recording even if the harness panics.
-struct Recorder;
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        TRACKING.with(|t| t.set(false));
-    }
-}
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Runs `f` and returns the largest single allocation it made (this thread).
 fn largest_allocation(f: impl FnOnce()) -> usize {
-    LARGEST.with(|l| l.set(0));
-    TRACKING.with(|t| t.set(true));
-    let recorder = Recorder;
-    f();
-    drop(recorder);
-    LARGEST.with(Cell::get)
+    counting_alloc::counted(f).2
 }
 
 /// The most one allocation may take while decoding `len` input bytes.

@@ -15,66 +15,16 @@
 //! scalar (bare, through `StreamPeer::get_var` or `PacketPeerStream::get_var`)
 //! allocates nothing at all.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use lunanet::variant::{self, GodotVersion, Limits, Variant, VariantError, Vector2};
 use lunanet::{PacketPeerStream, SocketError, StreamPeer, StreamPeerBuffer, varray, vdict};
 
-struct Counting;
+#[path = "util/counting_alloc.rs"]
+mod counting_alloc;
 
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = TRACKING.try_with(|t| {
-        if t.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// bookkeeping touches only `const`-initialised thread-locals (no allocation,
-// no re-entrancy).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_alloc::{Counting, counted};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` counting this thread's allocations: (result, count, largest).
-fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
-    COUNT.with(|c| c.set(0));
-    LARGEST.with(|l| l.set(0));
-    TRACKING.with(|t| t.set(true));
-    let r = f();
-    TRACKING.with(|t| t.set(false));
-    (r, COUNT.with(Cell::get), LARGEST.with(Cell::get))
-}
 
 const MIB: usize = 1 << 20;
 
@@ -330,6 +280,10 @@ fn get_var_refuses_a_4_gib_frame_before_allocating() {
 #[test]
 fn decoding_a_scalar_allocates_nothing() {
     small_stack(|| {
+        // The counter sees this thread's allocations (so the zeros below can fail).
+        let (v, count, largest) = counted(|| Vec::<u8>::with_capacity(1000));
+        assert_eq!((count, largest), (1, 1000));
+        drop(v);
         let scalars = [
             Variant::Nil,
             Variant::Bool(true),

@@ -17,61 +17,19 @@
 //! `cargo test --release --features websocket --test ws_memory -- --nocapture`
 #![cfg(feature = "websocket")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use lunanet::websocket::{WebSocketOptions, WebSocketPeer};
 use lunanet::{Reactor, StreamPeerTcp, TcpServer, WriteMode};
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicI64 = AtomicI64::new(0);
+#[path = "util/counting_alloc.rs"]
+mod counting_alloc;
 
-/// `System`, counting allocation calls and the bytes live.
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged and only updates counters on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as i64, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(layout.size() as i64, Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as is; `ptr` came from this allocator (= System).
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as i64, Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded as is; the caller upholds `realloc`'s contract.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            LIVE.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
-        }
-        p
-    }
-}
+use counting_alloc::{Counting, Totals};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -150,7 +108,7 @@ fn measure(
     let port = port_rx.recv_timeout(Duration::from_secs(20)).expect("port");
     let mut clients: Vec<TcpStream> = Vec::with_capacity(IDLE_PEERS);
 
-    let before = LIVE.load(Relaxed);
+    let before = Totals::now().live;
     for i in 0..IDLE_PEERS {
         let mut c = client(port);
         echo(&mut c, i as u64);
@@ -159,7 +117,7 @@ fn measure(
     // Idle: let the servers settle (lunanet's idle sweep runs about 1 s after
     // a peer's last activity).
     std::thread::sleep(Duration::from_millis(2500));
-    let after = LIVE.load(Relaxed);
+    let after = Totals::now().live;
     let idle = (after - before) as f64 / IDLE_PEERS as f64;
 
     // Steady-state echoes through the first connection.
@@ -167,13 +125,14 @@ fn measure(
     for i in 0..1000 {
         echo(c, i);
     }
-    let a0 = ALLOCS.load(Relaxed);
+    let a0 = Totals::now();
     let t0 = Instant::now();
     for i in 0..ECHOES {
         echo(c, i);
     }
     let elapsed = t0.elapsed();
-    let allocs = (ALLOCS.load(Relaxed) - a0) as f64 / ECHOES as f64;
+    let d = Totals::now().since(a0);
+    let allocs = (d.allocs + d.reallocs) as f64 / ECHOES as f64;
     println!(
         "{name}: heap per idle open peer {idle:.0} B ({IDLE_PEERS} peers); \
          allocations per echoed 64 B message {allocs:.2} ({ECHOES} round trips in {elapsed:.2?})"
