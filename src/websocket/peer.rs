@@ -383,18 +383,11 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
         let Phase::ServerHandshake(hs) = &mut self.phase else {
             return;
         };
-        let timed_out = Instant::now() >= hs.deadline;
-        let available = self.stream.available_bytes();
-        if available == hs.seen {
-            if timed_out {
-                self.drop_connection("handshake timeout".to_owned());
-            }
-            return;
-        }
-        hs.seen = available;
-        let mut buf = vec![0u8; available.min(MAX_HEADER_BYTES)];
-        let n = self.stream.peek_data(&mut buf);
-        buf.truncate(n);
+        let (mut buf, timed_out) = match look(&mut self.stream, &mut hs.seen, hs.deadline) {
+            Look::Nothing => return,
+            Look::TimedOut => return self.drop_connection("handshake timeout".to_owned()),
+            Look::Bytes(buf, timed_out) => (buf, timed_out),
+        };
         match handshake::server_accept(&buf, &hs.protocols, &hs.headers) {
             Ok(Parsed::Partial) => {
                 if timed_out {
@@ -455,18 +448,11 @@ impl<S: WebSocketTransport> WebSocketPeer<S> {
         let Phase::ClientHandshake(hs) = &mut self.phase else {
             return;
         };
-        let timed_out = Instant::now() >= deadline;
-        let available = self.stream.available_bytes();
-        if available == hs.seen {
-            if timed_out {
-                self.drop_connection("handshake timeout".to_owned());
-            }
-            return;
-        }
-        hs.seen = available;
-        let mut buf = vec![0u8; available.min(MAX_HEADER_BYTES)];
-        let n = self.stream.peek_data(&mut buf);
-        buf.truncate(n);
+        let (mut buf, timed_out) = match look(&mut self.stream, &mut hs.seen, deadline) {
+            Look::Nothing => return,
+            Look::TimedOut => return self.drop_connection("handshake timeout".to_owned()),
+            Look::Bytes(buf, timed_out) => (buf, timed_out),
+        };
         match handshake::client_verify(&buf, &hs.accept_key, &hs.protocols) {
             Ok(Parsed::Partial) => {
                 if timed_out {
@@ -749,6 +735,38 @@ impl<S: WebSocketTransport> fmt::Debug for WebSocketPeer<S> {
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character
 /// boundary.
+/// One look at an upgrade in progress (both sides wait for a header the
+/// same way).
+enum Look {
+    /// No byte arrived since the last look; the deadline has not passed.
+    Nothing,
+    /// No byte arrived since the last look and the deadline has passed.
+    TimedOut,
+    /// The buffered head (peeked, not consumed: the parser decides how much
+    /// is the header), and whether the deadline has passed.
+    Bytes(Vec<u8>, bool),
+}
+
+/// Peeks at the upgrade bytes buffered in `stream` if more arrived since
+/// `seen` (which it updates), so the header is parsed once per arrival, not
+/// once per poll.
+fn look<S: WebSocketTransport>(stream: &mut S, seen: &mut usize, deadline: Instant) -> Look {
+    let timed_out = Instant::now() >= deadline;
+    let available = stream.available_bytes();
+    if available == *seen {
+        return if timed_out {
+            Look::TimedOut
+        } else {
+            Look::Nothing
+        };
+    }
+    *seen = available;
+    let mut buf = vec![0u8; available.min(MAX_HEADER_BYTES)];
+    let n = stream.peek_data(&mut buf);
+    buf.truncate(n);
+    Look::Bytes(buf, timed_out)
+}
+
 fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
