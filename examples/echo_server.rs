@@ -101,6 +101,8 @@ impl Listener {
         let mut peers: PeerMap<StreamPeerTcp> = PeerMap::new();
         let mut ready = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
+        // Bytes the write queue can hold (`Config::write_buffer_limit`).
+        let write_limit = self.reactor.config().write_buffer_limit;
         let mut echoed: u64 = 0;
         let mut stats = stats_log::StatsLog::new(Duration::from_secs(1));
 
@@ -117,7 +119,11 @@ impl Listener {
                 let Some(peer) = peers.get_mut(id) else {
                     continue; // the server itself, or a peer already gone
                 };
-                echoed += echo(peer, &mut buf);
+                let (bytes, input_ended) = echo(peer, &mut buf, write_limit);
+                echoed += bytes;
+                if !input_ended {
+                    continue; // still open: its status only changes when reading fails
+                }
                 match peer.status() {
                     Status::None => stats_log::peer_left(peer, "closed"),
                     Status::Error => stats_log::peer_left(peer, &format!("{:?}", peer.error())),
@@ -131,26 +137,31 @@ impl Listener {
     }
 }
 
-/// Moves what fits from the peer's input to its output; returns bytes echoed.
-/// Input that does not fit in the write queue stays buffered (and TCP
-/// backpressure slows the client) until the queue drains.
-fn echo(peer: &mut StreamPeerTcp, buf: &mut [u8]) -> u64 {
+/// Moves what fits from the peer's input to its output: takes at most as many
+/// bytes as the write queue has room for, so that putting them back cannot be
+/// refused and no byte is dropped. Input that does not fit stays buffered (and
+/// TCP backpressure slows the client) until the queue drains. Returns the
+/// bytes echoed and whether reading failed (end of stream or an error: only
+/// then is the status worth a look).
+fn echo(peer: &mut StreamPeerTcp, buf: &mut [u8], write_limit: usize) -> (u64, bool) {
     let mut total = 0;
     loop {
-        let room = buf
-            .len()
-            .min((1024 * 1024usize).saturating_sub(peer.pending_write_bytes()));
-        let n = peer.peek_data(&mut buf[..room]);
-        if n == 0 {
-            return total;
+        let room = write_limit.saturating_sub(peer.pending_write_bytes());
+        let want = buf.len().min(room);
+        if want == 0 {
+            return (total, false); // back in the ready set once the output flushed
         }
-        match peer.put_partial_data(&buf[..n]) {
-            Ok(0) => return total,
-            Ok(sent) => {
-                let _ = peer.get_data(&mut buf[..sent]); // consume what was queued
-                total += sent as u64;
-            }
-            Err(SocketError::ConnectionClosed) | Err(_) => return total,
+        let n = match peer.get_partial_data(&mut buf[..want]) {
+            Ok(0) => return (total, false),
+            Ok(n) => n,
+            Err(_) => return (total, true), // closed or failed: the status says which
+        };
+        if peer.put_data(&buf[..n]).is_err() {
+            return (total, true); // closed or failed since the last pass
+        }
+        total += n as u64;
+        if n < want {
+            return (total, false); // took everything buffered
         }
     }
 }

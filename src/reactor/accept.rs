@@ -232,8 +232,10 @@ impl Inner {
     /// `TcpServer::stop`: closes the listener and every connection accepted
     /// but not taken.
     pub(crate) fn stop_server(&mut self, key: Key) {
-        if self.server(key).is_some() {
-            self.slots.remove(key);
+        if self.server(key).is_some()
+            && let Some(slot) = self.slots.remove(key)
+        {
+            self.sched.forget(&slot.marks);
         }
     }
 }

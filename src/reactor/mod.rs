@@ -401,8 +401,9 @@ impl Inner {
         let polled = sys::wait(&mut self.poll, &mut events, timeout);
         // Time after the wait, read only if a rule needs it.
         let mut clock = Clock::lazy();
+        let mut count = 0;
         for event in events.iter() {
-            self.totals.events += 1;
+            count += 1;
             if event.token() == WAKER_TOKEN {
                 continue;
             }
@@ -414,6 +415,7 @@ impl Inner {
             self.service(Key::from_token(event.token()), r, &mut clock);
         }
         self.events = events;
+        self.totals.events += count;
         polled?;
         self.run_resumes(&mut clock);
         if self.resolve_check || self.resolver.as_ref().is_some_and(|r| r.has_completed()) {
@@ -476,7 +478,7 @@ impl Inner {
     /// `PacketPeerStream`) that still has something to take goes back into
     /// the ready set. Returns whether any did. O(length of the list).
     pub(crate) fn recheck(&mut self) -> bool {
-        if !self.sched.has_recheck() {
+        if !self.sched.needs_recheck() {
             return false;
         }
         let mut list = self.sched.take_recheck();
@@ -494,6 +496,8 @@ impl Inner {
             if leftover {
                 sched.mark(&mut slot.marks, key);
                 any = true;
+            } else {
+                sched.consumed(&mut slot.marks);
             }
         }
         self.sched.give_back_recheck(list);

@@ -215,6 +215,7 @@ impl Inner {
         }
         if acts.has(Actions::RELEASE) {
             totals.fold(&p.conn);
+            sched.forget(marks);
             slots.remove(key);
         }
         if let Some((server, remote)) = server {
@@ -431,6 +432,8 @@ impl Inner {
                 sched.schedule_resume(&mut slot.marks, key);
             }
             if acts.has(Actions::EMPTIED) {
+                // The input is all taken: nothing for the recheck list.
+                sched.consumed(&mut slot.marks);
                 sched.touch_emptied(&mut slot.marks, key);
             }
         }

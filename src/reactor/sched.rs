@@ -56,6 +56,10 @@ pub(crate) struct Marks {
     /// A `PacketPeerStream` over this peer holds a complete packet (see
     /// `StreamPeer::hold_input`): report the peer while it does.
     pub(crate) held: bool,
+    /// May have input the application has not taken: set when the entry
+    /// enters the ready set (or holds a packet), cleared when its input is
+    /// consumed; counted in `Sched::unread`.
+    unread: bool,
     /// Idle epoch of the last I/O (see `Sched::sweep`).
     touched: u32,
 }
@@ -76,6 +80,12 @@ pub(crate) struct Sched {
     /// the other buffer's storage so that a steady loop allocates nothing.
     recheck: Vec<Key>,
     recheck_spare: Vec<Key>,
+    /// Entries whose `Marks::unread` is set. While it is 0 no entry can have
+    /// leftover input, so the recheck list is dropped without a lookup.
+    unread: usize,
+    /// `recheck` holds an entry put there by `schedule_recheck` (its
+    /// `in_recheck` mark must be cleared by a run of the list).
+    hinted: bool,
     timers: BinaryHeap<Reverse<(Instant, Key, TimerKind)>>,
     idle: Vec<Key>,
     idle_epoch: u32,
@@ -93,6 +103,8 @@ impl Sched {
             ready_epoch: 1,
             recheck: Vec::new(),
             recheck_spare: Vec::new(),
+            unread: 0,
+            hinted: false,
             timers: BinaryHeap::new(),
             idle: Vec::new(),
             idle_epoch: 0,
@@ -137,6 +149,33 @@ impl Sched {
             marks.ready_epoch = self.ready_epoch;
             self.ready.push(key);
         }
+        self.set_unread(marks);
+    }
+
+    /// Notes that an entry may have input the application has not taken.
+    #[inline]
+    fn set_unread(&mut self, marks: &mut Marks) {
+        if !marks.unread {
+            marks.unread = true;
+            self.unread += 1;
+        }
+    }
+
+    /// The application took an entry's last buffered byte (or a recheck
+    /// found nothing left): unless it holds a packet, it has no leftover.
+    #[inline]
+    pub(crate) fn consumed(&mut self, marks: &mut Marks) {
+        if marks.unread && !marks.held {
+            marks.unread = false;
+            self.unread -= 1;
+        }
+    }
+
+    /// An entry is being removed from the table.
+    pub(crate) fn forget(&mut self, marks: &Marks) {
+        if marks.unread {
+            self.unread -= 1;
+        }
     }
 
     /// Moves the ready set into `out` and forgets every membership at once
@@ -144,28 +183,38 @@ impl Sched {
     /// so that it is reported again if the application leaves input unread.
     /// Run [`Sched::take_recheck`] first so that leftovers are included.
     pub(crate) fn drain_ready<T>(&mut self, out: &mut Vec<T>, wrap: impl Fn(Key) -> T) {
-        out.reserve(self.ready.len());
-        for key in self.ready.drain(..) {
-            out.push(wrap(key));
-            // Marks are not reachable from here; a duplicate on the recheck
-            // list is harmless (`ready_epoch` dedups the ready set) and rare
-            // (only a hinted entry that was also drained).
-            self.recheck.push(key);
-        }
+        out.extend(self.ready.iter().map(|&key| wrap(key)));
+        // Marks are not reachable from here; a duplicate on the recheck
+        // list is harmless (`ready_epoch` dedups the ready set) and rare
+        // (only a hinted entry that was also drained).
+        self.recheck.extend_from_slice(&self.ready);
+        self.ready.clear();
         self.ready_epoch += 1;
     }
 
     /// Puts `key` on the recheck list (once, however often asked).
     pub(crate) fn schedule_recheck(&mut self, marks: &mut Marks, key: Key) {
+        self.set_unread(marks);
         if !marks.in_recheck {
             marks.in_recheck = true;
+            self.hinted = true;
             self.recheck.push(key);
         }
     }
 
-    /// Whether the recheck list is non-empty.
-    pub(crate) fn has_recheck(&self) -> bool {
-        !self.recheck.is_empty()
+    /// Whether the recheck list must be run. When no entry can have
+    /// leftover input (every entry that entered the ready set had its input
+    /// taken since, the common case) and no hint is pending, the list is
+    /// dropped here at once: no lookup per entry.
+    pub(crate) fn needs_recheck(&mut self) -> bool {
+        if self.recheck.is_empty() {
+            return false;
+        }
+        if self.unread == 0 && !self.hinted {
+            self.recheck.clear();
+            return false;
+        }
+        true
     }
 
     /// Takes the recheck list; run it (clearing each entry with
@@ -174,6 +223,7 @@ impl Sched {
     pub(crate) fn take_recheck(&mut self) -> Vec<Key> {
         let mut list = std::mem::take(&mut self.recheck_spare);
         std::mem::swap(&mut list, &mut self.recheck);
+        self.hinted = false;
         list
     }
 
@@ -336,6 +386,54 @@ mod tests {
         s.mark(&mut a, key(1));
         s.drain_ready(&mut out, |k| k.index);
         assert_eq!(out, [1, 2, 1], "marked again after the drain");
+    }
+
+    #[test]
+    fn the_recheck_list_is_dropped_without_lookups_once_all_input_was_taken() {
+        let mut s = Sched::new();
+        let mut a = s.new_marks();
+        let mut b = s.new_marks();
+        s.mark(&mut a, key(1));
+        s.mark(&mut b, key(2));
+        let mut out = Vec::new();
+        s.drain_ready(&mut out, |k| k.index);
+        s.consumed(&mut a);
+        assert!(s.needs_recheck(), "b may still have input");
+        let list = s.take_recheck();
+        assert_eq!(list, [key(1), key(2)]);
+        s.consumed(&mut b); // as the run of the list finds b empty
+        s.give_back_recheck(list);
+
+        s.mark(&mut a, key(1));
+        s.drain_ready(&mut out, |k| k.index);
+        assert!(s.needs_recheck(), "a's input not taken yet");
+        s.consumed(&mut a);
+        assert!(!s.needs_recheck(), "every input taken: nothing to look up");
+        assert!(!s.has_resumes() && s.recheck.is_empty(), "list dropped");
+
+        // A held packet keeps its entry listed although its bytes were taken.
+        a.held = true;
+        s.schedule_recheck(&mut a, key(1));
+        s.consumed(&mut a);
+        assert!(s.needs_recheck());
+        let list = s.take_recheck();
+        Sched::rechecked(&mut a);
+        s.give_back_recheck(list);
+        // A hint is run once even when nothing is counted as unread.
+        a.held = false;
+        s.consumed(&mut a);
+        s.schedule_recheck(&mut a, key(1));
+        s.consumed(&mut a);
+        assert!(
+            s.needs_recheck(),
+            "hinted: in_recheck must be cleared by a run"
+        );
+
+        // A removed entry no longer counts.
+        let mut c = s.new_marks();
+        s.mark(&mut c, key(3));
+        s.forget(&c);
+        assert_eq!(s.unread, 0);
     }
 
     #[test]

@@ -35,8 +35,11 @@ impl Inner {
         let mut p = match slots.remove(key) {
             Some(Slot {
                 kind: Kind::Peer(p),
-                ..
-            }) => p,
+                marks,
+            }) => {
+                self.sched.forget(&marks);
+                p
+            }
             _ => return Err(SocketError::SocketInvalid),
         };
         // Entries in the old ready set, resume list, idle list and timers
