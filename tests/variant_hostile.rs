@@ -376,3 +376,34 @@ fn decoding_a_scalar_allocates_nothing() {
         assert_eq!(count, 0, "PacketPeerStream::put_var allocated");
     });
 }
+
+/// The bench's state snapshot (`benches/variant.rs`): 100 players, each a
+/// Dictionary of `id`, `name`, `pos`, `hp`, `inventory`.
+fn snapshot() -> Variant {
+    Variant::Array(
+        (0..100)
+            .map(|i: i64| {
+                vdict! {
+                    "id" => 1000 + i,
+                    "name" => format!("player_{i}"),
+                    "pos" => Vector2::new(i as f32 * 1.5, -(i as f32) * 0.25),
+                    "hp" => 100.0 - i as f64 * 0.5,
+                    "inventory" => (0..8).map(|k| (i * 10 + k) as i32).collect::<Vec<i32>>(),
+                }
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn decoding_the_player_snapshot_allocates_per_player() {
+    small_stack(|| {
+        let snap = snapshot();
+        let mut bytes = Vec::new();
+        variant::encode(&snap, GodotVersion::V4, &mut bytes).expect("encode");
+        let (r, count, _) =
+            counted(|| variant::decode(&bytes, GodotVersion::V4, &Limits::default()));
+        assert_eq!(r.expect("decode").0, snap);
+        eprintln!("snapshot decode: {count} allocations for 100 players");
+    });
+}
