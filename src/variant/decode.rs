@@ -367,6 +367,18 @@ fn item(
 ) -> Result<Item, VariantError> {
     let offset = r.pos;
     let header = r.u32("Variant header")?;
+    // The usual game values first, without the type table: ids 0 to 5 are
+    // the same in Godot 3 and 4, and these headers carry no flag.
+    match header {
+        2 => return Ok(Item::Value(Variant::Int(r.i32("int")?.into()))),
+        3 => return Ok(Item::Value(Variant::Float(r.f32()?.into()))),
+        4 => {
+            let s = CompactString::new(r.str_block()?);
+            return Ok(Item::Value(Variant::String(s)));
+        }
+        5 => return Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
+        _ => {}
+    }
     let type_id = header & 0xFF;
     let kind =
         Kind::from_id(type_id, version).ok_or(VariantError::UnknownType { type_id, offset })?;

@@ -283,44 +283,76 @@ fn encode_all(
     version: GodotVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), VariantError> {
+    let Some(mut opened) = write_one(value, version, out)? else {
+        return Ok(());
+    };
     let mut stack: Vec<Frame<'_>> = Vec::new();
-    let mut next = Some(value);
     loop {
-        let value = match next.take() {
-            Some(v) => v,
-            None => {
-                let Some(top) = stack.last_mut() else {
-                    return Ok(());
-                };
-                let pulled = match top {
-                    Frame::Items(it) => it.next(),
-                    Frame::Entries(it, pending) => match pending.take() {
-                        Some(v) => Some(v),
-                        None => it.next().map(|(k, v)| {
-                            *pending = Some(v);
-                            k
-                        }),
-                    },
-                };
-                match pulled {
-                    Some(v) => v,
-                    None => {
-                        stack.pop();
-                        continue;
-                    }
-                }
-            }
-        };
+        // A non-empty container was opened: its elements are one level down.
+        stack.push(opened);
         if stack.len() > MAX_ENCODE_DEPTH {
             return Err(VariantError::Unsupported {
                 what: "nesting deeper than 1024 levels",
                 version,
             });
         }
-        if let Some(frame) = write_one(value, version, out)? {
-            stack.push(frame);
+        // Write the top container's elements until it is done (pop it) or
+        // one of them opens a container of its own.
+        opened = loop {
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
+            let child = match top {
+                Frame::Items(items) => write_items(items, version, out)?,
+                Frame::Entries(entries, pending) => write_entries(entries, pending, version, out)?,
+            };
+            match child {
+                Some(frame) => break frame,
+                None => {
+                    stack.pop();
+                }
+            }
+        };
+    }
+}
+
+/// Writes array elements until the end (`None`) or one opens a container.
+fn write_items<'a>(
+    items: &mut std::slice::Iter<'a, Variant>,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<Option<Frame<'a>>, VariantError> {
+    for v in items {
+        if let Some(frame) = write_one(v, version, out)? {
+            return Ok(Some(frame));
         }
     }
+    Ok(None)
+}
+
+/// Writes dictionary entries until the end (`None`) or a key or value opens
+/// a container; `pending` holds the value still to write after a key did.
+fn write_entries<'a>(
+    entries: &mut super::DictionaryIter<'a>,
+    pending: &mut Option<&'a Variant>,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<Option<Frame<'a>>, VariantError> {
+    if let Some(v) = pending.take()
+        && let Some(frame) = write_one(v, version, out)?
+    {
+        return Ok(Some(frame));
+    }
+    for (k, v) in entries {
+        if let Some(frame) = write_one(k, version, out)? {
+            *pending = Some(v);
+            return Ok(Some(frame));
+        }
+        if let Some(frame) = write_one(v, version, out)? {
+            return Ok(Some(frame));
+        }
+    }
+    Ok(None)
 }
 
 fn unsupported(what: &'static str, version: GodotVersion) -> VariantError {
@@ -346,14 +378,17 @@ fn put_count(out: &mut Vec<u8>, n: usize, version: GodotVersion) -> Result<(), V
     }
 }
 
+/// Zero padding to 4 after `len` bytes (three zeros written, the extra cut:
+/// fixed-size copies, no `memset` call for 0 to 3 bytes).
 fn pad(out: &mut Vec<u8>, len: usize) {
-    let p = (4 - len % 4) % 4;
-    out.extend_from_slice(&[0u8; 3][..p]);
+    out.extend_from_slice(&[0u8; 3]);
+    out.truncate(out.len() - 3 + (len.wrapping_neg() & 3));
 }
 
 /// The string block: u32 byte length, UTF-8 bytes, zero padding to 4.
 fn put_str(out: &mut Vec<u8>, s: &str, version: GodotVersion) -> Result<(), VariantError> {
     check_text(s, version)?;
+    out.reserve(s.len() + 8);
     put_count(out, s.len(), version)?;
     out.extend_from_slice(s.as_bytes());
     pad(out, s.len());
@@ -370,7 +405,13 @@ fn check_text(s: &str, version: GodotVersion) -> Result<(), VariantError> {
             version,
         ));
     }
-    if s.as_bytes().contains(&0) {
+    // A plain loop for the usual short string beats `memchr`'s setup.
+    let nul = if s.len() <= 32 {
+        s.bytes().any(|b| b == 0)
+    } else {
+        s.as_bytes().contains(&0)
+    };
+    if nul {
         return Err(unsupported(
             "a string containing NUL (Godot cuts it there)",
             version,
@@ -416,7 +457,9 @@ fn write_one<'a>(
     out: &mut Vec<u8>,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     let kind = kind_of(value);
-    let id = kind.id(version).ok_or(unsupported(kind.name(), version))?;
+    let id = kind
+        .id(version)
+        .ok_or_else(|| unsupported(kind.name(), version))?;
     match value {
         Variant::Nil | Variant::Callable => put_u32(out, id),
         Variant::Bool(b) => {

@@ -337,6 +337,7 @@ impl Variant {
 
     /// Whether this is a container holding a non-empty container: dropping
     /// it normally could recurse more than two levels.
+    #[inline]
     pub(super) fn has_nested_container(&self) -> bool {
         match self {
             Variant::Array(a) => a.iter().any(Variant::is_nonempty_container),
@@ -350,6 +351,7 @@ impl Variant {
 
     /// Whether this value is a non-empty `Array` or `Dictionary` (whose drop
     /// is done iteratively, see [`Array`]).
+    #[inline]
     pub(super) fn is_nonempty_container(&self) -> bool {
         match self {
             Variant::Array(a) => !a.is_empty(),
