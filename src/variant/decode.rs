@@ -534,6 +534,7 @@ fn container_count(r: &mut Reader<'_>) -> Result<usize, VariantError> {
 }
 
 /// Reads (and drops) a 4.3+ container element-type block of `kind`.
+#[inline]
 fn skip_container_type(r: &mut Reader<'_>, kind: u32, offset: usize) -> Result<(), VariantError> {
     match kind {
         0 => Ok(()),

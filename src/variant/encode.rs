@@ -444,9 +444,54 @@ fn put_color(out: &mut Vec<u8>, c: Color) {
 }
 
 fn put_i32s(out: &mut Vec<u8>, v: &[i32]) {
-    for i in v {
+    out.reserve(v.len() * 4);
+    // Four at a time: one fixed-size append per 16 bytes.
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        let mut b = [0u8; 16];
+        for (d, i) in b.chunks_exact_mut(4).zip(c) {
+            d.copy_from_slice(&i.to_le_bytes());
+        }
+        out.extend_from_slice(&b);
+    }
+    for i in chunks.remainder() {
         out.extend_from_slice(&i.to_le_bytes());
     }
+}
+
+/// A header and a 4-byte payload in one 8-byte append.
+fn put_pair(out: &mut Vec<u8>, id: u32, payload: [u8; 4]) {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&id.to_le_bytes());
+    b[4..].copy_from_slice(&payload);
+    out.extend_from_slice(&b);
+}
+
+/// The usual short string (dictionary keys, names) with its header in one
+/// fixed-size append, cut to length: header, length, up to 24 bytes of
+/// text, zero padding. Returns `false`, writing nothing, for a longer text
+/// or one [`check_text`] must refuse (left to the general path).
+fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
+    const MAX: usize = 24;
+    let text = s.as_bytes();
+    if text.len() > MAX || text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return false;
+    }
+    let mut b = [0u8; 8 + MAX];
+    b[..4].copy_from_slice(&id.to_le_bytes());
+    b[4..8].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    let mut nul = false;
+    for (d, &c) in b[8..].iter_mut().zip(text) {
+        *d = c;
+        nul |= c == 0;
+    }
+    if nul {
+        return false;
+    }
+    let start = out.len();
+    out.extend_from_slice(&b);
+    out.truncate(start + 8 + text.len() + (text.len().wrapping_neg() & 3));
+    true
 }
 
 /// Writes one value; for a non-empty container, writes its header and count
@@ -467,10 +512,7 @@ fn write_one<'a>(
             put_u32(out, u32::from(*b));
         }
         Variant::Int(i) => match i32::try_from(*i) {
-            Ok(small) => {
-                put_u32(out, id);
-                out.extend_from_slice(&small.to_le_bytes());
-            }
+            Ok(small) => put_pair(out, id, small.to_le_bytes()),
             Err(_) => {
                 put_u32(out, id | FLAG_64);
                 out.extend_from_slice(&i.to_le_bytes());
@@ -481,20 +523,24 @@ fn write_one<'a>(
             // Godot's rule: 32-bit iff the f32 round trip compares equal
             // (NaN never does, so it is always 64-bit).
             if f64::from(narrow) == *f {
-                put_u32(out, id);
-                put_f32(out, narrow);
+                put_pair(out, id, narrow.to_le_bytes());
             } else {
                 put_u32(out, id | FLAG_64);
                 out.extend_from_slice(&f.to_le_bytes());
             }
         }
         Variant::String(s) | Variant::StringName(s) => {
-            put_u32(out, id);
-            put_str(out, s, version)?;
+            if !put_short_str(out, id, s) {
+                put_u32(out, id);
+                put_str(out, s, version)?;
+            }
         }
         Variant::Vector2(v) => {
-            put_u32(out, id);
-            put_v2(out, *v);
+            let mut b = [0u8; 12];
+            b[..4].copy_from_slice(&id.to_le_bytes());
+            b[4..8].copy_from_slice(&v.x.to_le_bytes());
+            b[8..].copy_from_slice(&v.y.to_le_bytes());
+            out.extend_from_slice(&b);
         }
         Variant::Vector2i(v) => {
             put_u32(out, id);

@@ -54,6 +54,9 @@ impl<'a> Shapes<'a> {
             self.levels.resize_with(level + 1, Vec::new);
         }
         let keys = &mut self.levels[level];
+        if keys.capacity() == 0 {
+            keys.reserve_exact(MAX_KEYS);
+        }
         keys.truncate(i);
         if keys.len() < i {
             return false;
