@@ -46,6 +46,7 @@ mod dict;
 mod encode;
 mod error;
 mod limits;
+mod reader;
 #[cfg(feature = "serde")]
 mod serde;
 mod shapes;
