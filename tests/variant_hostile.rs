@@ -416,3 +416,30 @@ fn decoding_the_player_snapshot_allocates_per_player() {
         assert!(count <= 2 * 100 + 4, "{count} allocations");
     });
 }
+
+#[test]
+fn remembered_key_shapes_stay_bounded_in_deep_input() {
+    // `{"k": {"k": ... nil}}`, 10 000 levels with the depth limit lifted:
+    // one allocation per level (its entry), plus the decoder's stack growing
+    // by doubling; the remembered key shapes stop at 32 levels instead of
+    // adding a list per level.
+    small_stack(|| {
+        const LEVELS: usize = 10_000;
+        let open = [
+            27, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, b'k', 0, 0, 0,
+        ];
+        let bytes = nested(&open, LEVELS, &[0, 0, 0, 0]);
+        let unlimited = Limits {
+            max_depth: usize::MAX,
+            ..Limits::default()
+        };
+        let (r, count, _) = counted(|| variant::decode(&bytes, GodotVersion::V4, &unlimited));
+        let (v, used) = r.expect("decode");
+        assert_eq!(used, bytes.len());
+        assert!(
+            count < LEVELS + 100,
+            "{count} allocations for {LEVELS} levels"
+        );
+        drop(v);
+    });
+}

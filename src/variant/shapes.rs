@@ -8,10 +8,14 @@
 
 use super::Variant;
 
-/// Keys remembered per level, for the first entries of a dictionary only:
-/// past this a dictionary is hash-indexed (see `dict.rs`) and the memory of
-/// the cache stays bounded (levels are bounded by `Limits::max_depth`).
+/// Keys remembered per level, for the first entries of a dictionary only
+/// (past this a dictionary is hash-indexed, see `dict.rs`).
 const MAX_KEYS: usize = 16;
+
+/// Levels with remembered keys: game data is rarely deeper, and the cache
+/// stays under 25 KiB whatever `Limits::max_depth` allows (deeper
+/// dictionaries decode as without it).
+const MAX_LEVELS: usize = 32;
 
 /// The remembered keys, by nesting level. Invariant: the keys of one level
 /// are pairwise distinct (each was new in the dictionary that recorded it,
@@ -47,7 +51,7 @@ impl<'a> Shapes<'a> {
             Variant::String(s) | Variant::StringName(s) => !s.is_heap_allocated(),
             _ => false,
         };
-        if i >= MAX_KEYS || !cheap {
+        if i >= MAX_KEYS || level >= MAX_LEVELS || !cheap {
             return false;
         }
         if self.levels.len() <= level {
