@@ -12,8 +12,9 @@
 //! - `get_var` frames announcing 4 GiB: refused before allocation.
 //!
 //! No single allocation may exceed 1 MiB while decoding, and decoding a
-//! scalar (bare, through `StreamPeer::get_var` or `PacketPeerStream::get_var`)
-//! allocates nothing at all.
+//! scalar or a string of up to 24 bytes (bare, through `StreamPeer::get_var`
+//! or `PacketPeerStream::get_var`) allocates nothing at all; the bench's
+//! 100-player snapshot takes two allocations per player.
 
 use lunanet::variant::{self, GodotVersion, Limits, Variant, VariantError, Vector2};
 use lunanet::{PacketPeerStream, SocketError, StreamPeer, StreamPeerBuffer, varray, vdict};
@@ -296,6 +297,9 @@ fn decoding_a_scalar_allocates_nothing() {
             Variant::Rid(4),
             Variant::from(variant::Rect2::default()),
             Variant::from(variant::Vector3i::default()),
+            // Strings of up to 24 bytes are stored inline (`CompactString`).
+            Variant::from("player_42"),
+            Variant::from("a string of 24 bytes...."),
         ];
         for v in &scalars {
             let mut bytes = Vec::new();
@@ -328,5 +332,68 @@ fn decoding_a_scalar_allocates_nothing() {
         let (r, count, _) = counted(|| pps.put_var(&Variant::Int(1)));
         r.expect("put_var");
         assert_eq!(count, 0, "PacketPeerStream::put_var allocated");
+    });
+}
+
+/// The bench's state snapshot (`benches/variant.rs`): 100 players, each a
+/// Dictionary of `id`, `name`, `pos`, `hp`, `inventory`.
+fn snapshot() -> Variant {
+    Variant::Array(
+        (0..100)
+            .map(|i: i64| {
+                vdict! {
+                    "id" => 1000 + i,
+                    "name" => format!("player_{i}"),
+                    "pos" => Vector2::new(i as f32 * 1.5, -(i as f32) * 0.25),
+                    "hp" => 100.0 - i as f64 * 0.5,
+                    "inventory" => (0..8).map(|k| (i * 10 + k) as i32).collect::<Vec<i32>>(),
+                }
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn decoding_the_player_snapshot_allocates_per_player() {
+    small_stack(|| {
+        let snap = snapshot();
+        let mut bytes = Vec::new();
+        variant::encode(&snap, GodotVersion::V4, &mut bytes).expect("encode");
+        let (r, count, _) =
+            counted(|| variant::decode(&bytes, GodotVersion::V4, &Limits::default()));
+        assert_eq!(r.expect("decode").0, snap);
+        // Per player: its entries and its PackedInt32Array (keys, name and
+        // scalars are inline); per decode: the outer array, the decoder's
+        // stack, and its remembered key shapes (one list of levels, one list
+        // per level with dictionaries).
+        eprintln!("snapshot decode: {count} allocations for 100 players");
+        assert!(count <= 2 * 100 + 4, "{count} allocations");
+    });
+}
+
+#[test]
+fn remembered_key_shapes_stay_bounded_in_deep_input() {
+    // `{"k": {"k": ... nil}}`, 10 000 levels with the depth limit lifted:
+    // one allocation per level (its entry), plus the decoder's stack growing
+    // by doubling; the remembered key shapes stop at 32 levels instead of
+    // adding a list per level.
+    small_stack(|| {
+        const LEVELS: usize = 10_000;
+        let open = [
+            27, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, b'k', 0, 0, 0,
+        ];
+        let bytes = nested(&open, LEVELS, &[0, 0, 0, 0]);
+        let unlimited = Limits {
+            max_depth: usize::MAX,
+            ..Limits::default()
+        };
+        let (r, count, _) = counted(|| variant::decode(&bytes, GodotVersion::V4, &unlimited));
+        let (v, used) = r.expect("decode");
+        assert_eq!(used, bytes.len());
+        assert!(
+            count < LEVELS + 100,
+            "{count} allocations for {LEVELS} levels"
+        );
+        drop(v);
     });
 }

@@ -24,9 +24,10 @@ from_via! {
     u32 => |x| Variant::Int(x.into()),
     f32 => |x| Variant::Float(x.into()),
     f64 => |x| Variant::Float(x),
-    String => |x| Variant::String(x),
-    &str => |x| Variant::String(x.to_owned()),
-    &String => |x| Variant::String(x.clone()),
+    String => |x| Variant::String(CompactString::from(x)),
+    &str => |x| Variant::String(CompactString::new(x)),
+    &String => |x| Variant::String(CompactString::new(x)),
+    CompactString => |x| Variant::String(x),
     Vector2 => |x| Variant::Vector2(x),
     Vector2i => |x| Variant::Vector2i(x),
     Rect2 => |x| Variant::Rect2(x),
@@ -120,6 +121,7 @@ macro_rules! try_from_owned {
 
 try_from_owned! {
     String, "String", String | StringName;
+    CompactString, "String", String | StringName;
     Array, "Array", Array;
     Dictionary, "Dictionary", Dictionary;
     Vec<u8>, "PackedByteArray", PackedByteArray;

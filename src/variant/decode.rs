@@ -2,166 +2,17 @@
 //! every length checked against the bytes present before use.
 
 use super::encode::{FLAG_64, Kind};
+use super::reader::Reader;
+use super::shapes::Shapes;
 use super::{
-    Aabb, Array, Basis, Color, Dictionary, GodotVersion, Limits, NodePath, Plane, Projection,
-    Quaternion, Rect2, Rect2i, Signal, Transform2D, Transform3D, Variant, VariantError, Vector2,
-    Vector2i, Vector3, Vector3i, Vector4, Vector4i,
+    Aabb, Array, Basis, CompactString, Dictionary, GodotVersion, Limits, NodePath, Plane,
+    Projection, Quaternion, Rect2, Rect2i, Signal, Transform2D, Transform3D, Variant, VariantError,
+    Vector2, Vector2i, Vector3, Vector3i, Vector4, Vector4i,
 };
 
 /// Most elements reserved up front for a container, whatever its count: the
 /// rest grows with elements actually decoded, so memory follows real bytes.
 const MAX_PREALLOC: usize = 1024;
-
-/// A bounds-checked cursor. `pos` may pass `buf.len()` after a top-level
-/// `PackedByteArray` whose padding is absent (Godot counts it anyway); every
-/// later read then fails cleanly.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    max_bytes: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    /// Fails unless `n` bytes are present at `pos` and within `max_bytes`.
-    fn check(&self, n: usize, what: &'static str) -> Result<(), VariantError> {
-        if n > self.remaining() {
-            return Err(VariantError::Truncated {
-                what,
-                offset: self.pos,
-                needed: n,
-            });
-        }
-        // Present, but maybe past the cap (`pos + n <= buf.len()`: no overflow).
-        if self.pos + n > self.max_bytes {
-            return Err(VariantError::LimitExceeded {
-                limit: "max_bytes",
-                max: self.max_bytes,
-                offset: self.pos,
-            });
-        }
-        Ok(())
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], VariantError> {
-        self.check(n, what)?;
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], VariantError> {
-        let s = self.take(N, what)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
-    }
-
-    fn u32(&mut self, what: &'static str) -> Result<u32, VariantError> {
-        self.array::<4>(what).map(u32::from_le_bytes)
-    }
-
-    fn i32(&mut self, what: &'static str) -> Result<i32, VariantError> {
-        self.array::<4>(what).map(i32::from_le_bytes)
-    }
-
-    fn u64(&mut self, what: &'static str) -> Result<u64, VariantError> {
-        self.array::<8>(what).map(u64::from_le_bytes)
-    }
-
-    fn f32(&mut self) -> Result<f32, VariantError> {
-        self.array::<4>("float").map(f32::from_le_bytes)
-    }
-
-    /// A `real`: f32, or f64 narrowed to f32 when the 64-bit flag is set.
-    fn real(&mut self, wide: bool) -> Result<f32, VariantError> {
-        if wide {
-            Ok(f64::from_le_bytes(self.array::<8>("double")?) as f32)
-        } else {
-            self.f32()
-        }
-    }
-
-    /// `N` reals; checks the whole block first so a truncation names it.
-    fn reals<const N: usize>(
-        &mut self,
-        wide: bool,
-        what: &'static str,
-    ) -> Result<[f32; N], VariantError> {
-        self.check(N * if wide { 8 } else { 4 }, what)?;
-        let mut out = [0f32; N];
-        for f in &mut out {
-            *f = self.real(wide)?;
-        }
-        Ok(out)
-    }
-
-    fn i32s<const N: usize>(&mut self, what: &'static str) -> Result<[i32; N], VariantError> {
-        self.check(N * 4, what)?;
-        let mut out = [0i32; N];
-        for i in &mut out {
-            *i = self.i32(what)?;
-        }
-        Ok(out)
-    }
-
-    /// A non-negative signed 32-bit count (Godot reads them as `int32`).
-    fn count(&mut self, what: &'static str) -> Result<usize, VariantError> {
-        let offset = self.pos;
-        let n = self.i32(what)?;
-        usize::try_from(n).map_err(|_| VariantError::Invalid {
-            what: "negative count",
-            offset,
-        })
-    }
-
-    /// The string block: length, UTF-8 bytes, padding (which must be
-    /// present; its content is never checked). Like Godot, a leading BOM is
-    /// skipped and the text stops at the first NUL byte.
-    fn str_block(&mut self) -> Result<String, VariantError> {
-        let offset = self.pos;
-        let len = self.count("string length")?;
-        let padded = len
-            .checked_add((4 - len % 4) % 4)
-            .ok_or(VariantError::Invalid {
-                what: "string length",
-                offset,
-            })?;
-        let bytes = self.take(padded, "string")?;
-        let mut text = &bytes[..len];
-        if let Some(nul) = text.iter().position(|&b| b == 0) {
-            text = &text[..nul];
-        }
-        let text = text.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(text);
-        match std::str::from_utf8(text) {
-            Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(VariantError::InvalidUtf8 { offset }),
-        }
-    }
-
-    fn vector2(&mut self, wide: bool) -> Result<Vector2, VariantError> {
-        let [x, y] = self.reals(wide, "Vector2")?;
-        Ok(Vector2 { x, y })
-    }
-
-    fn vector3(&mut self, wide: bool) -> Result<Vector3, VariantError> {
-        let [x, y, z] = self.reals(wide, "Vector3")?;
-        Ok(Vector3 { x, y, z })
-    }
-
-    fn vector4(&mut self, wide: bool) -> Result<Vector4, VariantError> {
-        let [x, y, z, w] = self.reals(wide, "Vector4")?;
-        Ok(Vector4 { x, y, z, w })
-    }
-
-    fn color(&mut self) -> Result<Color, VariantError> {
-        let [r, g, b, a] = self.reals(false, "Color")?;
-        Ok(Color { r, g, b, a })
-    }
-}
 
 /// A container whose elements are being decoded.
 enum Frame {
@@ -173,6 +24,10 @@ enum Frame {
         map: Dictionary,
         left: usize,
         key: Option<Variant>,
+        /// Whether every key so far was new and is remembered in
+        /// [`Shapes`] at this level, in order (so `map.len()` is the index
+        /// of the next key there).
+        synced: bool,
     },
 }
 
@@ -240,114 +95,254 @@ pub fn decode(
     version: GodotVersion,
     limits: &Limits,
 ) -> Result<(Variant, usize), VariantError> {
-    let mut r = Reader {
-        buf: bytes,
-        pos: 0,
-        max_bytes: limits.max_bytes,
-    };
+    let mut r = Reader::new(bytes, limits.max_bytes);
     let mut budget = Budget {
         used: 0,
         max: limits.max_elements,
     };
     budget.reserve(1, 0)?;
     let mut stack: Vec<Frame> = Vec::new();
+    let mut shapes = Shapes::default();
+    let mut opened = match item(&mut r, version, &mut budget)? {
+        Item::Value(v) => return Ok((v, r.pos.min(bytes.len()))),
+        Item::Open(frame) => frame,
+    };
     loop {
-        let offset = r.pos;
+        // A non-empty container was opened: its elements are one level down.
+        stack.push(opened);
         if stack.len() > limits.max_depth {
             return Err(VariantError::LimitExceeded {
                 limit: "max_depth",
                 max: limits.max_depth,
-                offset,
+                offset: r.pos,
             });
         }
-        let header = r.u32("Variant header")?;
-        let type_id = header & 0xFF;
-        let kind =
-            Kind::from_id(type_id, version).ok_or(VariantError::UnknownType { type_id, offset })?;
-        let mut value = match kind {
-            Kind::Array => {
-                if version == GodotVersion::V4 {
-                    skip_container_type(&mut r, (header >> 16) & 3, offset)?;
+        // Decode elements into the top container until it is complete or
+        // one of them opens a container of its own.
+        opened = loop {
+            let level = stack.len();
+            let Some(top) = stack.last_mut() else {
+                return Err(unreachable_frame());
+            };
+            let child = match top {
+                Frame::Array { items, left } => {
+                    fill_array(&mut r, version, &mut budget, items, left)?
                 }
-                let count = container_count(&mut r)?;
-                if count == 0 {
-                    Variant::Array(Array::new())
-                } else {
-                    // Every element takes at least 4 bytes.
-                    r.check(count.saturating_mul(4), "Array elements")?;
-                    budget.reserve(count, offset)?;
-                    stack.push(Frame::Array {
-                        items: Array::with_capacity(count.min(MAX_PREALLOC)),
-                        left: count,
-                    });
-                    continue;
+                Frame::Dict {
+                    map,
+                    left,
+                    key,
+                    synced,
+                } => {
+                    let dict = DictState {
+                        map,
+                        left,
+                        key,
+                        synced,
+                        level,
+                    };
+                    fill_dict(&mut r, version, &mut budget, &mut shapes, dict)?
                 }
+            };
+            if let Some(frame) = child {
+                break frame;
             }
-            Kind::Dictionary => {
-                if version == GodotVersion::V4 {
-                    skip_container_type(&mut r, (header >> 16) & 3, offset)?;
-                    skip_container_type(&mut r, (header >> 18) & 3, offset)?;
-                }
-                let count = container_count(&mut r)?;
-                if count == 0 {
-                    Variant::Dictionary(Dictionary::new())
-                } else {
-                    // Every entry takes at least 8 bytes (two headers).
-                    r.check(count.saturating_mul(8), "Dictionary entries")?;
-                    budget.reserve(count.saturating_mul(2), offset)?;
-                    stack.push(Frame::Dict {
-                        map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
-                        left: count,
-                        key: None,
-                    });
-                    continue;
-                }
-            }
-            _ => leaf(&mut r, kind, header, version, offset, &mut budget)?,
-        };
-        // Hand the finished value to its container; close containers that are
-        // now complete, as far up as they go.
-        loop {
+            // Complete: hand it to its container, as far up as they complete.
+            let value = match stack.pop() {
+                Some(Frame::Array { items, .. }) => Variant::Array(items),
+                Some(Frame::Dict { map, .. }) => Variant::Dictionary(map),
+                None => return Err(unreachable_frame()),
+            };
             match stack.last_mut() {
                 None => return Ok((value, r.pos.min(bytes.len()))),
-                Some(Frame::Array { items, left }) => {
-                    items.push(value);
-                    *left -= 1;
-                    if *left > 0 {
-                        break;
-                    }
-                }
-                Some(Frame::Dict { map, left, key }) => match key.take() {
-                    None => {
-                        *key = Some(value);
-                        break;
-                    }
+                // Its `left` was counted down when it opened.
+                Some(Frame::Array { items, .. }) => items.push(value),
+                Some(Frame::Dict { map, left, key, .. }) => match key.take() {
+                    None => *key = Some(value),
                     Some(k) => {
-                        // A repeated key overwrites, as Godot's `d[k] = v`.
                         map.insert(k, value);
                         *left -= 1;
-                        if *left > 0 {
-                            break;
-                        }
                     }
                 },
             }
-            value = match stack.pop() {
-                Some(Frame::Array { items, .. }) => Variant::Array(items),
-                Some(Frame::Dict { map, .. }) => Variant::Dictionary(map),
-                None => unreachable_frame()?,
-            };
+        };
+    }
+}
+
+/// One value read at the cursor: a finished value, or a non-empty container
+/// whose elements follow.
+enum Item {
+    Value(Variant),
+    Open(Frame),
+}
+
+/// Reads one value; a non-empty container is returned open, its count
+/// checked against the bytes present and charged to the budget.
+#[inline]
+fn item(
+    r: &mut Reader<'_>,
+    version: GodotVersion,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
+    let offset = r.pos;
+    let header = r.u32("Variant header")?;
+    // The usual game values first, without the type table: ids 0 to 5 are
+    // the same in Godot 3 and 4, and these headers carry no flag.
+    match header {
+        2 => return Ok(Item::Value(Variant::Int(r.i32("int")?.into()))),
+        3 => return Ok(Item::Value(Variant::Float(r.f32()?.into()))),
+        4 => {
+            let s = CompactString::new(r.str_block()?);
+            return Ok(Item::Value(Variant::String(s)));
+        }
+        5 => return Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
+        _ => {}
+    }
+    let type_id = header & 0xFF;
+    let kind =
+        Kind::from_id(type_id, version).ok_or(VariantError::UnknownType { type_id, offset })?;
+    Ok(match kind {
+        Kind::Array => {
+            if version == GodotVersion::V4 {
+                skip_container_type(r, (header >> 16) & 3, offset)?;
+            }
+            let count = container_count(r)?;
+            if count == 0 {
+                return Ok(Item::Value(Variant::Array(Array::new())));
+            }
+            // Every element takes at least 4 bytes.
+            r.check(count.saturating_mul(4), "Array elements")?;
+            budget.reserve(count, offset)?;
+            Item::Open(Frame::Array {
+                items: Array::with_capacity(count.min(MAX_PREALLOC)),
+                left: count,
+            })
+        }
+        Kind::Dictionary => {
+            if version == GodotVersion::V4 {
+                skip_container_type(r, (header >> 16) & 3, offset)?;
+                skip_container_type(r, (header >> 18) & 3, offset)?;
+            }
+            let count = container_count(r)?;
+            if count == 0 {
+                return Ok(Item::Value(Variant::Dictionary(Dictionary::new())));
+            }
+            // Every entry takes at least 8 bytes (two headers).
+            r.check(count.saturating_mul(8), "Dictionary entries")?;
+            budget.reserve(count.saturating_mul(2), offset)?;
+            Item::Open(Frame::Dict {
+                map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
+                left: count,
+                key: None,
+                synced: true,
+            })
+        }
+        _ => Item::Value(leaf(r, kind, header, version, offset, budget)?),
+    })
+}
+
+/// Decodes elements into `items` until `left` is 0 (returns `None`) or an
+/// element opens a container (returned; it counts as decoded).
+fn fill_array(
+    r: &mut Reader<'_>,
+    version: GodotVersion,
+    budget: &mut Budget,
+    items: &mut Array,
+    left: &mut usize,
+) -> Result<Option<Frame>, VariantError> {
+    while *left > 0 {
+        *left -= 1;
+        match item(r, version, budget)? {
+            Item::Value(v) => items.push(v),
+            Item::Open(frame) => return Ok(Some(frame)),
         }
     }
+    Ok(None)
+}
+
+/// The open dictionary `fill_dict` works on (a `Frame::Dict`'s fields and
+/// its nesting level).
+struct DictState<'f> {
+    map: &'f mut Dictionary,
+    left: &'f mut usize,
+    key: &'f mut Option<Variant>,
+    synced: &'f mut bool,
+    level: usize,
+}
+
+/// Decodes entries into `d.map` until `d.left` is 0 (returns `None`) or a
+/// key or value opens a container (returned; `d.key` then tells which it is).
+fn fill_dict<'a>(
+    r: &mut Reader<'a>,
+    version: GodotVersion,
+    budget: &mut Budget,
+    shapes: &mut Shapes<'a>,
+    d: DictState<'_>,
+) -> Result<Option<Frame>, VariantError> {
+    while *d.left > 0 {
+        // `new`: the key is known to be absent from `d.map`.
+        let (k, new) = match d.key.take() {
+            Some(k) => (k, false),
+            None => {
+                let i = d.map.len();
+                let rest = r.buf.get(r.pos..).unwrap_or_default();
+                match shapes.matching(d.level, i, rest).filter(|_| *d.synced) {
+                    Some((k, n)) => {
+                        r.pos += n;
+                        (k.clone(), true)
+                    }
+                    None => {
+                        let start = r.pos;
+                        let k = match item(r, version, budget)? {
+                            Item::Value(k) => k,
+                            Item::Open(frame) => {
+                                if std::mem::take(d.synced) {
+                                    shapes.forget(d.level, i);
+                                }
+                                return Ok(Some(frame));
+                            }
+                        };
+                        let raw = r.buf.get(start..r.pos);
+                        let new = *d.synced && !d.map.contains_key(&k);
+                        if new && raw.is_some_and(|raw| shapes.record(d.level, i, raw, &k)) {
+                            (k, true)
+                        } else {
+                            if std::mem::take(d.synced) {
+                                shapes.forget(d.level, i);
+                            }
+                            (k, new)
+                        }
+                    }
+                }
+            }
+        };
+        match item(r, version, budget)? {
+            Item::Value(v) => {
+                if new {
+                    d.map.push_new(k, v);
+                } else {
+                    // A repeated key overwrites, as Godot's `d[k] = v`.
+                    d.map.insert(k, v);
+                }
+                *d.left -= 1;
+            }
+            Item::Open(frame) => {
+                *d.key = Some(k);
+                return Ok(Some(frame));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The stack was checked non-empty just above; reported as an error rather
 /// than a panic should that ever change.
-fn unreachable_frame() -> Result<Variant, VariantError> {
-    Err(VariantError::Invalid {
+#[cold]
+fn unreachable_frame() -> VariantError {
+    VariantError::Invalid {
         what: "decoder state",
         offset: 0,
-    })
+    }
 }
 
 /// Array / Dictionary count: bit 31 is Godot 3's legacy "shared" flag and
@@ -358,6 +353,7 @@ fn container_count(r: &mut Reader<'_>) -> Result<usize, VariantError> {
 }
 
 /// Reads (and drops) a 4.3+ container element-type block of `kind`.
+#[inline]
 fn skip_container_type(r: &mut Reader<'_>, kind: u32, offset: usize) -> Result<(), VariantError> {
     match kind {
         0 => Ok(()),
@@ -405,8 +401,8 @@ fn leaf(
                 Variant::Float(r.f32()?.into())
             }
         }
-        Kind::String => Variant::String(r.str_block()?),
-        Kind::StringName => Variant::StringName(r.str_block()?),
+        Kind::String => Variant::String(CompactString::new(r.str_block()?)),
+        Kind::StringName => Variant::StringName(CompactString::new(r.str_block()?)),
         Kind::Vector2 => Variant::Vector2(r.vector2(wide)?),
         Kind::Vector2i => {
             let [x, y] = r.i32s("Vector2i")?;
@@ -482,7 +478,7 @@ fn leaf(
         }
         Kind::Callable => Variant::Callable,
         Kind::Signal => {
-            let name = r.str_block()?;
+            let name = r.str_block()?.to_owned();
             Variant::Signal(Box::new(Signal {
                 name,
                 object: r.u64("Signal object id")?,
@@ -536,7 +532,7 @@ fn leaf(
             budget.reserve(n, count_at)?;
             let mut v = Vec::with_capacity(n.min(MAX_PREALLOC));
             for _ in 0..n {
-                v.push(r.str_block()?);
+                v.push(r.str_block()?.to_owned());
             }
             Variant::PackedStringArray(v)
         }
@@ -641,10 +637,10 @@ fn node_path(
         absolute: flags & 1 != 0,
     };
     for _ in 0..names {
-        path.names.push(r.str_block()?);
+        path.names.push(r.str_block()?.to_owned());
     }
     for _ in 0..subnames {
-        path.subnames.push(r.str_block()?);
+        path.subnames.push(r.str_block()?.to_owned());
     }
     Ok(path)
 }

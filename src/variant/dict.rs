@@ -126,6 +126,14 @@ impl Dictionary {
             };
             return Some(std::mem::replace(slot, value));
         }
+        self.push_new(key, value);
+        None
+    }
+
+    /// Appends an entry whose key the caller knows is absent (the decoder,
+    /// for keys it has already compared).
+    pub(super) fn push_new(&mut self, key: Variant, value: Variant) {
+        debug_assert!(!self.contains_key(&key));
         match &mut self.repr {
             Repr::Small(e) => {
                 e.push((key, value));
@@ -145,7 +153,6 @@ impl Dictionary {
                 entries.push((key, value));
             }
         }
-        None
     }
 
     /// The value for `key`.

@@ -283,44 +283,76 @@ fn encode_all(
     version: GodotVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), VariantError> {
+    let Some(mut opened) = write_one(value, version, out)? else {
+        return Ok(());
+    };
     let mut stack: Vec<Frame<'_>> = Vec::new();
-    let mut next = Some(value);
     loop {
-        let value = match next.take() {
-            Some(v) => v,
-            None => {
-                let Some(top) = stack.last_mut() else {
-                    return Ok(());
-                };
-                let pulled = match top {
-                    Frame::Items(it) => it.next(),
-                    Frame::Entries(it, pending) => match pending.take() {
-                        Some(v) => Some(v),
-                        None => it.next().map(|(k, v)| {
-                            *pending = Some(v);
-                            k
-                        }),
-                    },
-                };
-                match pulled {
-                    Some(v) => v,
-                    None => {
-                        stack.pop();
-                        continue;
-                    }
-                }
-            }
-        };
+        // A non-empty container was opened: its elements are one level down.
+        stack.push(opened);
         if stack.len() > MAX_ENCODE_DEPTH {
             return Err(VariantError::Unsupported {
                 what: "nesting deeper than 1024 levels",
                 version,
             });
         }
-        if let Some(frame) = write_one(value, version, out)? {
-            stack.push(frame);
+        // Write the top container's elements until it is done (pop it) or
+        // one of them opens a container of its own.
+        opened = loop {
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
+            let child = match top {
+                Frame::Items(items) => write_items(items, version, out)?,
+                Frame::Entries(entries, pending) => write_entries(entries, pending, version, out)?,
+            };
+            match child {
+                Some(frame) => break frame,
+                None => {
+                    stack.pop();
+                }
+            }
+        };
+    }
+}
+
+/// Writes array elements until the end (`None`) or one opens a container.
+fn write_items<'a>(
+    items: &mut std::slice::Iter<'a, Variant>,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<Option<Frame<'a>>, VariantError> {
+    for v in items {
+        if let Some(frame) = write_one(v, version, out)? {
+            return Ok(Some(frame));
         }
     }
+    Ok(None)
+}
+
+/// Writes dictionary entries until the end (`None`) or a key or value opens
+/// a container; `pending` holds the value still to write after a key did.
+fn write_entries<'a>(
+    entries: &mut super::DictionaryIter<'a>,
+    pending: &mut Option<&'a Variant>,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<Option<Frame<'a>>, VariantError> {
+    if let Some(v) = pending.take()
+        && let Some(frame) = write_one(v, version, out)?
+    {
+        return Ok(Some(frame));
+    }
+    for (k, v) in entries {
+        if let Some(frame) = write_one(k, version, out)? {
+            *pending = Some(v);
+            return Ok(Some(frame));
+        }
+        if let Some(frame) = write_one(v, version, out)? {
+            return Ok(Some(frame));
+        }
+    }
+    Ok(None)
 }
 
 fn unsupported(what: &'static str, version: GodotVersion) -> VariantError {
@@ -346,14 +378,17 @@ fn put_count(out: &mut Vec<u8>, n: usize, version: GodotVersion) -> Result<(), V
     }
 }
 
+/// Zero padding to 4 after `len` bytes (three zeros written, the extra cut:
+/// fixed-size copies, no `memset` call for 0 to 3 bytes).
 fn pad(out: &mut Vec<u8>, len: usize) {
-    let p = (4 - len % 4) % 4;
-    out.extend_from_slice(&[0u8; 3][..p]);
+    out.extend_from_slice(&[0u8; 3]);
+    out.truncate(out.len() - 3 + (len.wrapping_neg() & 3));
 }
 
 /// The string block: u32 byte length, UTF-8 bytes, zero padding to 4.
 fn put_str(out: &mut Vec<u8>, s: &str, version: GodotVersion) -> Result<(), VariantError> {
     check_text(s, version)?;
+    out.reserve(s.len() + 8);
     put_count(out, s.len(), version)?;
     out.extend_from_slice(s.as_bytes());
     pad(out, s.len());
@@ -370,7 +405,13 @@ fn check_text(s: &str, version: GodotVersion) -> Result<(), VariantError> {
             version,
         ));
     }
-    if s.as_bytes().contains(&0) {
+    // A plain loop for the usual short string beats `memchr`'s setup.
+    let nul = if s.len() <= 32 {
+        s.bytes().any(|b| b == 0)
+    } else {
+        s.as_bytes().contains(&0)
+    };
+    if nul {
         return Err(unsupported(
             "a string containing NUL (Godot cuts it there)",
             version,
@@ -403,9 +444,54 @@ fn put_color(out: &mut Vec<u8>, c: Color) {
 }
 
 fn put_i32s(out: &mut Vec<u8>, v: &[i32]) {
-    for i in v {
+    out.reserve(v.len() * 4);
+    // Four at a time: one fixed-size append per 16 bytes.
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        let mut b = [0u8; 16];
+        for (d, i) in b.chunks_exact_mut(4).zip(c) {
+            d.copy_from_slice(&i.to_le_bytes());
+        }
+        out.extend_from_slice(&b);
+    }
+    for i in chunks.remainder() {
         out.extend_from_slice(&i.to_le_bytes());
     }
+}
+
+/// A header and a 4-byte payload in one 8-byte append.
+fn put_pair(out: &mut Vec<u8>, id: u32, payload: [u8; 4]) {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&id.to_le_bytes());
+    b[4..].copy_from_slice(&payload);
+    out.extend_from_slice(&b);
+}
+
+/// The usual short string (dictionary keys, names) with its header in one
+/// fixed-size append, cut to length: header, length, up to 24 bytes of
+/// text, zero padding. Returns `false`, writing nothing, for a longer text
+/// or one [`check_text`] must refuse (left to the general path).
+fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
+    const MAX: usize = 24;
+    let text = s.as_bytes();
+    if text.len() > MAX || text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return false;
+    }
+    let mut b = [0u8; 8 + MAX];
+    b[..4].copy_from_slice(&id.to_le_bytes());
+    b[4..8].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    let mut nul = false;
+    for (d, &c) in b[8..].iter_mut().zip(text) {
+        *d = c;
+        nul |= c == 0;
+    }
+    if nul {
+        return false;
+    }
+    let start = out.len();
+    out.extend_from_slice(&b);
+    out.truncate(start + 8 + text.len() + (text.len().wrapping_neg() & 3));
+    true
 }
 
 /// Writes one value; for a non-empty container, writes its header and count
@@ -416,7 +502,9 @@ fn write_one<'a>(
     out: &mut Vec<u8>,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     let kind = kind_of(value);
-    let id = kind.id(version).ok_or(unsupported(kind.name(), version))?;
+    let id = kind
+        .id(version)
+        .ok_or_else(|| unsupported(kind.name(), version))?;
     match value {
         Variant::Nil | Variant::Callable => put_u32(out, id),
         Variant::Bool(b) => {
@@ -424,10 +512,7 @@ fn write_one<'a>(
             put_u32(out, u32::from(*b));
         }
         Variant::Int(i) => match i32::try_from(*i) {
-            Ok(small) => {
-                put_u32(out, id);
-                out.extend_from_slice(&small.to_le_bytes());
-            }
+            Ok(small) => put_pair(out, id, small.to_le_bytes()),
             Err(_) => {
                 put_u32(out, id | FLAG_64);
                 out.extend_from_slice(&i.to_le_bytes());
@@ -438,20 +523,24 @@ fn write_one<'a>(
             // Godot's rule: 32-bit iff the f32 round trip compares equal
             // (NaN never does, so it is always 64-bit).
             if f64::from(narrow) == *f {
-                put_u32(out, id);
-                put_f32(out, narrow);
+                put_pair(out, id, narrow.to_le_bytes());
             } else {
                 put_u32(out, id | FLAG_64);
                 out.extend_from_slice(&f.to_le_bytes());
             }
         }
         Variant::String(s) | Variant::StringName(s) => {
-            put_u32(out, id);
-            put_str(out, s, version)?;
+            if !put_short_str(out, id, s) {
+                put_u32(out, id);
+                put_str(out, s, version)?;
+            }
         }
         Variant::Vector2(v) => {
-            put_u32(out, id);
-            put_v2(out, *v);
+            let mut b = [0u8; 12];
+            b[..4].copy_from_slice(&id.to_le_bytes());
+            b[4..8].copy_from_slice(&v.x.to_le_bytes());
+            b[8..].copy_from_slice(&v.y.to_le_bytes());
+            out.extend_from_slice(&b);
         }
         Variant::Vector2i(v) => {
             put_u32(out, id);

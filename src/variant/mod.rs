@@ -46,12 +46,17 @@ mod dict;
 mod encode;
 mod error;
 mod limits;
+mod reader;
 #[cfg(feature = "serde")]
 mod serde;
+mod shapes;
 mod types;
 mod value;
 
 pub use array::Array;
+/// The string type of [`Variant::String`] and [`Variant::StringName`]
+/// (re-exported from the `compact_str` crate).
+pub use compact_str::CompactString;
 pub use decode::decode;
 pub use dict::{Dictionary, DictionaryIter};
 pub use encode::{encode, encoded_len};

@@ -20,7 +20,7 @@
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::ser::{self, Serialize};
 
-use super::{Array, Dictionary, Variant, VariantError};
+use super::{Array, CompactString, Dictionary, Variant, VariantError};
 
 /// Converts a Rust value into a [`Variant`] (feature `serde`).
 ///
@@ -113,7 +113,7 @@ fn under(segment: impl FnOnce() -> String) -> impl FnOnce(VariantError) -> Varia
 
 fn key_name(key: &Variant) -> String {
     match key {
-        Variant::String(s) | Variant::StringName(s) => s.clone(),
+        Variant::String(s) | Variant::StringName(s) => s.to_string(),
         other => format!("{other:?}"),
     }
 }
@@ -194,10 +194,12 @@ impl ser::Serializer for Serializer {
         Ok(Variant::Float(v))
     }
     fn serialize_char(self, v: char) -> Result<Variant, VariantError> {
-        Ok(Variant::String(v.to_string()))
+        Ok(Variant::String(CompactString::new(
+            v.encode_utf8(&mut [0; 4]),
+        )))
     }
     fn serialize_str(self, v: &str) -> Result<Variant, VariantError> {
-        Ok(Variant::String(v.to_owned()))
+        Ok(Variant::String(CompactString::new(v)))
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<Variant, VariantError> {
         Ok(Variant::PackedByteArray(v.to_vec()))
@@ -220,7 +222,7 @@ impl ser::Serializer for Serializer {
         _index: u32,
         variant: &'static str,
     ) -> Result<Variant, VariantError> {
-        Ok(Variant::String(variant.to_owned()))
+        Ok(Variant::String(CompactString::const_new(variant)))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
@@ -608,7 +610,12 @@ impl<'de> de::Deserializer<'de> for Deserializer {
             Variant::Bool(b) => visitor.visit_bool(b),
             Variant::Int(i) => visitor.visit_i64(i),
             Variant::Float(f) => visitor.visit_f64(f),
-            Variant::String(s) | Variant::StringName(s) => visitor.visit_string(s),
+            // A heap string hands its buffer over; an inline one (a field
+            // name, a short value) is lent, so identifiers cost nothing.
+            Variant::String(s) | Variant::StringName(s) if s.is_heap_allocated() => {
+                visitor.visit_string(s.into_string())
+            }
+            Variant::String(s) | Variant::StringName(s) => visitor.visit_str(&s),
             Variant::PackedByteArray(b) => visitor.visit_byte_buf(b),
             Variant::Dictionary(d) => visitor.visit_map(Map {
                 entries: d.into_entries().into_iter(),

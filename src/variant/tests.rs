@@ -575,3 +575,80 @@ fn large_dictionaries_use_the_index_and_keep_order() {
         v
     );
 }
+
+/// Encodes an array of dictionaries given as raw entry lists (so repeated
+/// keys can be written, as Godot never does but a peer may).
+fn raw_dicts(dicts: &[Vec<(Variant, Variant)>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&28u32.to_le_bytes());
+    out.extend_from_slice(&(dicts.len() as u32).to_le_bytes());
+    for d in dicts {
+        out.extend_from_slice(&27u32.to_le_bytes());
+        out.extend_from_slice(&(d.len() as u32).to_le_bytes());
+        for (k, v) in d {
+            encode(k, GodotVersion::V4, &mut out).expect("key");
+            encode(v, GodotVersion::V4, &mut out).expect("value");
+        }
+    }
+    out
+}
+
+#[test]
+fn dictionaries_of_one_shape_decode_as_inserted() {
+    // Keys decoded once per shape (see `shapes.rs`) must give exactly what
+    // inserting every entry gives: same entries, same order, repeated keys
+    // overwriting in place, whatever the previous dictionaries held.
+    let e = |k: &str, v: i64| (Variant::from(k), Variant::from(v));
+    let nested = vdict! { "x" => 1 };
+    let cases: Vec<Vec<Vec<(Variant, Variant)>>> = vec![
+        vec![vec![e("a", 1), e("b", 2)]; 3],
+        vec![vec![e("a", 1), e("b", 2)], vec![e("a", 3), e("a", 4)]],
+        vec![
+            vec![e("a", 1), e("b", 2)],
+            vec![e("a", 1), e("b", 2), e("b", 5)],
+        ],
+        vec![
+            vec![e("a", 1), e("b", 2)],
+            vec![e("b", 1), e("a", 2)],
+            vec![e("a", 0), e("b", 0)],
+        ],
+        vec![
+            vec![e("a", 1), e("b", 2), e("c", 3)],
+            vec![e("a", 1)],
+            vec![e("a", 1), e("c", 3), e("b", 2)],
+        ],
+        vec![
+            vec![e("a", 1), (Variant::from("n"), nested.clone()), e("b", 2)],
+            vec![e("a", 1), (Variant::from("n"), nested.clone()), e("b", 2)],
+            vec![(nested.clone(), Variant::Nil), e("a", 1), e("a", 9)],
+        ],
+        vec![
+            vec![
+                (Variant::Int(1), Variant::Nil),
+                (Variant::from("1"), Variant::Nil),
+            ],
+            vec![
+                (Variant::Int(1), Variant::Nil),
+                (Variant::StringName("1".into()), Variant::Nil),
+            ],
+        ],
+        vec![(0..40).map(|i| e(&format!("k{}", i % 20), i)).collect(); 2],
+    ];
+    for dicts in &cases {
+        let bytes = raw_dicts(dicts);
+        let (got, used) = decode(&bytes, GodotVersion::V4, &Limits::default()).expect("decode");
+        assert_eq!(used, bytes.len());
+        let got = got.as_array().expect("array");
+        assert_eq!(got.len(), dicts.len());
+        for (g, d) in got.iter().zip(dicts) {
+            let want: Dictionary = d.iter().cloned().collect();
+            let g = g.as_dictionary().expect("dictionary");
+            let entries = |x: &Dictionary| {
+                x.iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(entries(g), entries(&want), "{dicts:?}");
+        }
+    }
+}

@@ -33,8 +33,11 @@ pub enum Variant {
     Int(i64),
     /// `float` (3.x `REAL`; sent as 32-bit when exact, as Godot).
     Float(f64),
-    /// `String`.
-    String(String),
+    /// `String`: a [`CompactString`], which keeps up to 24 bytes inline
+    /// (dictionary keys, names) and dereferences to `str`. Build one with
+    /// `Variant::from("text")` or from a `String` (whose buffer is reused);
+    /// take it out with `String::try_from(v)` or `as_str`.
+    String(CompactString),
     /// `Vector2`.
     Vector2(Vector2),
     /// `Vector2i` (4.x).
@@ -67,8 +70,8 @@ pub enum Variant {
     Projection(Box<Projection>),
     /// `Color`.
     Color(Color),
-    /// `StringName` (4.x).
-    StringName(String),
+    /// `StringName` (4.x); a [`CompactString`] as `String`.
+    StringName(CompactString),
     /// `NodePath`.
     NodePath(Box<NodePath>),
     /// `RID`: the id (always 0 from Godot 3, whose RIDs carry no payload).
@@ -334,6 +337,7 @@ impl Variant {
 
     /// Whether this is a container holding a non-empty container: dropping
     /// it normally could recurse more than two levels.
+    #[inline]
     pub(super) fn has_nested_container(&self) -> bool {
         match self {
             Variant::Array(a) => a.iter().any(Variant::is_nonempty_container),
@@ -347,6 +351,7 @@ impl Variant {
 
     /// Whether this value is a non-empty `Array` or `Dictionary` (whose drop
     /// is done iteratively, see [`Array`]).
+    #[inline]
     pub(super) fn is_nonempty_container(&self) -> bool {
         match self {
             Variant::Array(a) => !a.is_empty(),
