@@ -28,6 +28,17 @@ pub(crate) trait Transport: Read + Write {
     fn connect_outcome(&mut self) -> io::Result<Option<SocketAddr>>;
     /// The local address, if the OS knows it.
     fn local_addr(&self) -> Option<SocketAddr>;
+    /// One read, as `Read::read` (every read of a connection goes through
+    /// here, so the socket can make it a plain `recv` system call).
+    #[inline(always)]
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+    /// One write, as `Write::write` (see [`recv`](Self::recv)).
+    #[inline(always)]
+    fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write(buf)
+    }
 }
 
 /// Opens a transport towards one address for a connect attempt: the OS side

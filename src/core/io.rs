@@ -1,9 +1,10 @@
 //! The byte-moving rules of a connection, on its two queues: the
 //! edge-triggered read loop, the write loop and the direct write of `put`.
 
-use std::io::{self, Read, Write};
+use std::io;
 
 use super::buffer::ByteQueue;
+use super::drive::Transport;
 use super::rate::TokenBucket;
 use super::stats::PeerStats;
 use crate::SocketError;
@@ -97,7 +98,7 @@ impl Io {
     /// [`READ_MIN`]), so a peer that receives large bursts keeps large reads
     /// while one that exchanges small messages keeps a small buffer.
     #[inline(always)]
-    pub(super) fn fill_from<R: Read>(
+    pub(super) fn fill_from<R: Transport>(
         &mut self,
         io: &mut R,
         budget: &mut usize,
@@ -122,7 +123,7 @@ impl Io {
             }
             let spare = self.rx.spare_mut();
             let asked = cap.min(spare.len());
-            match io.read(&mut spare[..asked]) {
+            match io.recv(&mut spare[..asked]) {
                 Ok(0) => {
                     self.fin_received = true;
                     return (total, ReadEnd::Eof);
@@ -151,7 +152,7 @@ impl Io {
     /// one read into all of it, without the loop's bookkeeping. A short read
     /// (the common case) ends here; anything else continues as `fill_from`.
     #[inline(always)]
-    pub(super) fn fill_steady<R: Read>(
+    pub(super) fn fill_steady<R: Transport>(
         &mut self,
         io: &mut R,
         budget: &mut usize,
@@ -161,7 +162,7 @@ impl Io {
             Some(buf) if cap >= READ_MIN && *budget >= cap => buf,
             _ => return self.fill_from(io, budget, false),
         };
-        match io.read(buf) {
+        match io.recv(buf) {
             Ok(n) if n > 0 && n < cap => {
                 self.rx.commit(n);
                 self.stats.bytes_in += n as u64;
@@ -189,9 +190,9 @@ impl Io {
     }
 
     /// Writes the queued output to `io` until it is empty or the socket is full.
-    pub(super) fn flush_to<W: Write>(&mut self, io: &mut W) -> FlushEnd {
+    pub(super) fn flush_to<W: Transport>(&mut self, io: &mut W) -> FlushEnd {
         while !self.tx.is_empty() {
-            match io.write(self.tx.as_slice()) {
+            match io.send(self.tx.as_slice()) {
                 Ok(0) => return FlushEnd::Failed(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.stats.bytes_out += n as u64;
@@ -221,7 +222,7 @@ impl Io {
     /// without `io`). The caller checked the status and, for all-or-nothing
     /// puts, the room.
     #[inline(always)]
-    pub(super) fn put<W: Write>(
+    pub(super) fn put<W: Transport>(
         &mut self,
         io: Option<&mut W>,
         data: &[u8],
@@ -230,7 +231,7 @@ impl Io {
         if let Some(io) = io {
             debug_assert!(self.tx.is_empty() && !self.write_blocked);
             loop {
-                match io.write(data) {
+                match io.send(data) {
                     Ok(0) => {
                         self.write_error = Some(io::ErrorKind::WriteZero);
                         return Err(SocketError::ConnectionClosed);
@@ -268,12 +269,12 @@ impl Io {
     /// taking everything (the common case) costs one comparison; any other
     /// outcome goes to [`put`](Self::put)'s general handling, out of line.
     #[inline(always)]
-    pub(super) fn write_direct<W: Write>(
+    pub(super) fn write_direct<W: Transport>(
         &mut self,
         io: &mut W,
         data: &[u8],
     ) -> Result<usize, SocketError> {
-        match io.write(data) {
+        match io.send(data) {
             Ok(n) if n == data.len() && n > 0 => {
                 self.stats.bytes_out += n as u64;
                 self.stats.writes += 1;
@@ -284,7 +285,7 @@ impl Io {
     }
 
     #[inline(never)]
-    fn after_direct_write<W: Write>(
+    fn after_direct_write<W: Transport>(
         &mut self,
         outcome: io::Result<usize>,
         io: &mut W,

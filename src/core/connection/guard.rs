@@ -9,7 +9,6 @@
 //! idle deadline back) costs nothing until that timer fires, and a deadline
 //! that moves earlier arms one new timer.
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::{Connection, Link};
@@ -151,7 +150,7 @@ impl<S: Transport> Connection<S> {
 /// Reads into `io.rx` like [`Io::fill_from`], within the rate limit when
 /// `limited` (open connections; a closing one reads only to find the FIN),
 /// and notes the time of the receive.
-pub(super) fn read_into<R: Read>(
+pub(super) fn read_into<R: Transport>(
     io: &mut Io,
     sock: &mut R,
     budget: &mut usize,
