@@ -57,6 +57,17 @@ impl Transport for TcpStream {
             .map_err(io::Error::from)
     }
 
+    /// `recv` as above, a separate instance of the system call's wrapper
+    /// with a single call site, which the compiler inlines.
+    #[cfg(target_os = "linux")]
+    #[inline(always)]
+    fn recv_steady(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsFd;
+        rustix::net::recv(self.as_fd(), buf, rustix::net::RecvFlags::empty())
+            .map(|(n, _)| n)
+            .map_err(io::Error::from)
+    }
+
     /// `send(fd, buf, MSG_NOSIGNAL)`, the call std's `write` makes (no
     /// `SIGPIPE` on a reset connection), as a plain system call (see `recv`).
     #[cfg(target_os = "linux")]

@@ -423,7 +423,6 @@ impl<S: Transport> Connection<S> {
         if r.writable {
             self.io.write_blocked = false;
         }
-        let before = self.io.rx.len();
         let (n, end) = self.io.fill_steady(sock, budget);
         if n > 0 {
             self.io.stats.last_receive = Some(clock.now());
@@ -435,6 +434,9 @@ impl<S: Transport> Connection<S> {
                 Actions::MOVED
             });
         }
+        // Reading only appends: what was buffered before is what is there
+        // now less what this read added.
+        let before = self.io.rx.len() - n;
         Some(self.after_short_path(before, end, clock))
     }
 

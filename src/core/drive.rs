@@ -34,6 +34,12 @@ pub(crate) trait Transport: Read + Write {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read(buf)
     }
+    /// [`recv`](Self::recv) for the steady-traffic read, its one caller
+    /// (so that the socket's version can be inlined there).
+    #[inline(always)]
+    fn recv_steady(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf)
+    }
     /// One write, as `Write::write` (see [`recv`](Self::recv)).
     #[inline(always)]
     fn send(&mut self, buf: &[u8]) -> io::Result<usize> {

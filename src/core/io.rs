@@ -162,7 +162,7 @@ impl Io {
             Some(buf) if cap >= READ_MIN && *budget >= cap => buf,
             _ => return self.fill_from(io, budget, false),
         };
-        match io.recv(buf) {
+        match io.recv_steady(buf) {
             Ok(n) if n > 0 && n < cap => {
                 self.rx.commit(n);
                 self.stats.bytes_in += n as u64;

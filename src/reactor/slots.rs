@@ -11,7 +11,6 @@
 use std::fmt;
 
 use mio::Token;
-use slab::Slab;
 
 use crate::SocketError;
 
@@ -88,23 +87,29 @@ impl fmt::Debug for HandleId {
     }
 }
 
+/// One index of the table: the generation of its latest occupant (kept
+/// after removal, so that the occupant's keys stay stale) and the occupant,
+/// if any. The generation is compared first: a lookup is a bounds check, a
+/// generation compare and the caller's match on the value.
 struct Entry<T> {
     generation: u32,
-    value: T,
+    value: Option<T>,
 }
 
-/// A slab whose lookups check the generation.
+/// A table whose lookups check the generation.
 pub(crate) struct Slots<T> {
-    slab: Slab<Entry<T>>,
-    /// Generation per slab index, kept across removals.
-    gens: Vec<u32>,
+    entries: Vec<Entry<T>>,
+    /// Vacant indexes, reused last-freed first.
+    free: Vec<usize>,
+    len: usize,
 }
 
 impl<T> Slots<T> {
     pub(crate) fn new() -> Slots<T> {
         Slots {
-            slab: Slab::new(),
-            gens: Vec::new(),
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
         }
     }
 
@@ -115,53 +120,67 @@ impl<T> Slots<T> {
         &mut self,
         make: impl FnOnce(Key) -> Result<T, SocketError>,
     ) -> Result<Key, SocketError> {
-        let entry = self.slab.vacant_entry();
-        let index = entry.key();
+        let index = self.free.last().copied().unwrap_or(self.entries.len());
         if index > INDEX_MASK {
             log::error!("lunanet reactor is full ({index} entries)");
             return Err(SocketError::InitFailed);
         }
-        if self.gens.len() <= index {
-            self.gens.resize(index + 1, 0);
-        }
-        let generation = self.gens[index].wrapping_add(1) & GEN_MASK;
+        let previous = self.entries.get(index).map_or(0, |e| e.generation);
+        let generation = previous.wrapping_add(1) & GEN_MASK;
         let key = Key { index, generation };
         let value = make(key)?;
-        self.gens[index] = generation;
-        entry.insert(Entry { generation, value });
+        if index == self.entries.len() {
+            self.entries.push(Entry {
+                generation,
+                value: Some(value),
+            });
+        } else {
+            self.free.pop();
+            self.entries[index] = Entry {
+                generation,
+                value: Some(value),
+            };
+        }
+        self.len += 1;
         Ok(key)
     }
 
     /// The live entry of `key`: the one generation-checked lookup.
     #[inline]
     pub(crate) fn get(&self, key: Key) -> Option<&T> {
-        self.slab
-            .get(key.index)
-            .filter(|e| e.generation == key.generation)
-            .map(|e| &e.value)
+        match self.entries.get(key.index) {
+            Some(e) if e.generation == key.generation => e.value.as_ref(),
+            _ => None,
+        }
     }
 
     /// The live entry of `key`, mutably.
     #[inline]
     pub(crate) fn get_mut(&mut self, key: Key) -> Option<&mut T> {
-        self.slab
-            .get_mut(key.index)
-            .filter(|e| e.generation == key.generation)
-            .map(|e| &mut e.value)
+        match self.entries.get_mut(key.index) {
+            Some(e) if e.generation == key.generation => e.value.as_mut(),
+            _ => None,
+        }
     }
 
     /// Removes the entry of `key`, if it is still live.
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
-        self.get(key)?;
-        Some(self.slab.remove(key.index).value)
+        let e = self.entries.get_mut(key.index)?;
+        if e.generation != key.generation {
+            return None;
+        }
+        let value = e.value.take()?;
+        self.free.push(key.index);
+        self.len -= 1;
+        Some(value)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slab.len()
+        self.len
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
-        self.slab.iter().map(|(_, e)| &e.value)
+        self.entries.iter().filter_map(|e| e.value.as_ref())
     }
 }
 
