@@ -10,19 +10,27 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
+#[cfg(not(unix))]
+use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::core::Transport;
 use crate::{IpAddress, SocketError};
 
-/// The connection socket type the reactor drives.
+/// The connection socket type the reactor drives. On Unix, std's stream,
+/// registered by its descriptor (`SourceFd`): its descriptor accessor is
+/// inlined, so each `recv`/`send` makes no call before the system call
+/// (mio's is not); elsewhere mio's.
+#[cfg(unix)]
+pub(crate) type Stream = std::net::TcpStream;
+#[cfg(not(unix))]
 pub(crate) type Stream = TcpStream;
 /// The listening socket type.
 pub(crate) type Listener = TcpListener;
 
-impl Transport for TcpStream {
+impl Transport for Stream {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
@@ -42,7 +50,7 @@ impl Transport for TcpStream {
     }
 
     fn local_addr(&self) -> Option<SocketAddr> {
-        TcpStream::local_addr(self).ok()
+        Stream::local_addr(self).ok()
     }
 
     /// `recv(fd, buf, 0)`, the call std's `read` makes, as a plain system
@@ -79,18 +87,31 @@ impl Transport for TcpStream {
 
 /// Registers a connection socket for both directions, once for its lifetime
 /// (edge-triggered: no `epoll_ctl` per message).
-pub(crate) fn register_stream(
-    registry: &Registry,
-    sock: &mut TcpStream,
-    token: Token,
-) -> io::Result<()> {
-    registry.register(sock, token, Interest::READABLE | Interest::WRITABLE)
+pub(crate) fn register_stream(registry: &Registry, sock: &mut Stream, token: Token) -> io::Result<()> {
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        registry.register(&mut mio::unix::SourceFd(&sock.as_raw_fd()), token, interest)
+    }
+    #[cfg(not(unix))]
+    {
+        registry.register(sock, token, interest)
+    }
 }
 
 /// Takes a connection socket out of this reactor's poller, so that another
 /// reactor can register it (moving a peer between threads).
-pub(crate) fn deregister_stream(registry: &Registry, sock: &mut TcpStream) -> io::Result<()> {
-    registry.deregister(sock)
+pub(crate) fn deregister_stream(registry: &Registry, sock: &mut Stream) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        registry.deregister(&mut mio::unix::SourceFd(&sock.as_raw_fd()))
+    }
+    #[cfg(not(unix))]
+    {
+        registry.deregister(sock)
+    }
 }
 
 /// Registers a listening socket for incoming connections.
@@ -118,12 +139,12 @@ pub(crate) fn wait(
 }
 
 /// Accepts one connection.
-pub(crate) fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    listener.accept()
+pub(crate) fn accept(listener: &TcpListener) -> io::Result<(Stream, SocketAddr)> {
+    listener.accept().map(|(sock, addr)| (sock.into(), addr))
 }
 
 /// Sets `TCP_NODELAY` on a connection socket.
-pub(crate) fn set_no_delay(sock: &TcpStream, on: bool) -> io::Result<()> {
+pub(crate) fn set_no_delay(sock: &Stream, on: bool) -> io::Result<()> {
     sock.set_nodelay(on)
 }
 
@@ -313,9 +334,16 @@ fn is_in_progress(e: &io::Error) -> bool {
     }
 }
 
-/// Turns a socket2 socket into a mio stream.
-pub(crate) fn into_mio_stream(socket: Socket) -> TcpStream {
-    TcpStream::from_std(std::net::TcpStream::from(socket))
+/// Turns a socket2 socket into the reactor's stream type.
+pub(crate) fn into_stream(socket: Socket) -> Stream {
+    #[cfg(unix)]
+    {
+        std::net::TcpStream::from(socket)
+    }
+    #[cfg(not(unix))]
+    {
+        TcpStream::from_std(std::net::TcpStream::from(socket))
+    }
 }
 
 /// Turns a socket2 socket into a mio listener.
@@ -356,7 +384,7 @@ pub(crate) fn dial(
     no_delay: bool,
     dead_peer: DeadPeer,
     target: SocketAddr,
-) -> io::Result<(TcpStream, Option<io::ErrorKind>)> {
+) -> io::Result<(Stream, Option<io::ErrorKind>)> {
     let socket = match (bound, bind) {
         (Some(socket), _) => socket,
         (None, Some(local)) => bound_socket(local, false).map_err(io::Error::from)?,
@@ -373,7 +401,7 @@ pub(crate) fn dial(
     }
     dead_peer.apply(socket2::SockRef::from(&socket));
     let started = start_connect(&socket, target);
-    let mut sock = into_mio_stream(socket);
+    let mut sock = into_stream(socket);
     if let Err(e) = register_stream(registry, &mut sock, token) {
         log::error!("register {target}: {e}");
         return Err(e);
