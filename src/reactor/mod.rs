@@ -267,7 +267,7 @@ impl Reactor {
     pub fn drain_ready(&self, out: &mut Vec<HandleId>) {
         let mut inner = self.inner.borrow_mut();
         inner.recheck();
-        inner.sched.drain_ready(out, HandleId);
+        inner.sched.drain_ready(out);
     }
 
     /// Number of live connections and servers in this reactor, including peers
@@ -484,7 +484,7 @@ impl Inner {
         let mut list = self.sched.take_recheck();
         let mut any = false;
         let Inner { slots, sched, .. } = self;
-        for key in list.drain(..) {
+        for HandleId(key) in list.drain(..) {
             let Some(slot) = slots.get_mut(key) else {
                 continue; // gone meanwhile
             };

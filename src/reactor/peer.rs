@@ -70,10 +70,11 @@ impl PeerSlot {
     #[inline(always)]
     pub(super) fn reply_now(&mut self, pass: u64, budget: usize) -> bool {
         // The budget is spent by reading: below full means bytes came in
-        // this pass, above zero that the peer's input was drained.
+        // this pass, above zero that the peer's input was drained. Both in
+        // one compare: `0 < left < budget` iff `left - 1 < budget - 1`
+        // (wrapping; the budget is at least 1).
         if self.budget_pass == pass
-            && self.budget_left < budget
-            && self.budget_left > 0
+            && self.budget_left.wrapping_sub(1) < budget.wrapping_sub(1)
             && self.reply_pass != pass
         {
             self.reply_pass = pass;

@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-use super::slots::Key;
+use super::slots::{HandleId, Key};
 
 /// How long an empty buffer must stay untouched before its memory is released.
 pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(1);
@@ -72,14 +72,16 @@ pub(crate) struct Sched {
     changed: usize,
     resume: Vec<Key>,
     resume_spare: Vec<Key>,
-    ready: Vec<Key>,
+    /// Held as the ids handed out, so that a drain into an empty vector
+    /// is a swap.
+    ready: Vec<HandleId>,
     /// Bumped by `drain_ready`; an entry whose `ready_epoch` equals it is
     /// already in `ready`.
     ready_epoch: u64,
     /// Entries to look at again (see the module docs); `recheck_spare` keeps
     /// the other buffer's storage so that a steady loop allocates nothing.
-    recheck: Vec<Key>,
-    recheck_spare: Vec<Key>,
+    recheck: Vec<HandleId>,
+    recheck_spare: Vec<HandleId>,
     /// Entries whose `Marks::unread` is set. While it is 0 no entry can have
     /// leftover input, so the recheck list is dropped without a lookup.
     unread: usize,
@@ -147,7 +149,7 @@ impl Sched {
         }
         if marks.ready_epoch != self.ready_epoch {
             marks.ready_epoch = self.ready_epoch;
-            self.ready.push(key);
+            self.ready.push(HandleId(key));
         }
         self.set_unread(marks);
     }
@@ -182,13 +184,19 @@ impl Sched {
     /// (O(1), no slab walk). Every drained entry is put on the recheck list,
     /// so that it is reported again if the application leaves input unread.
     /// Run [`Sched::take_recheck`] first so that leftovers are included.
-    pub(crate) fn drain_ready<T>(&mut self, out: &mut Vec<T>, wrap: impl Fn(Key) -> T) {
-        out.extend(self.ready.iter().map(|&key| wrap(key)));
+    /// Into an empty `out` (the usual loop drains its vector each tick) the
+    /// set moves by swapping the vectors, so `out`'s storage is reused for
+    /// the next ready set and nothing is copied or allocated.
+    pub(crate) fn drain_ready(&mut self, out: &mut Vec<HandleId>) {
         // Marks are not reachable from here; a duplicate on the recheck
         // list is harmless (`ready_epoch` dedups the ready set) and rare
         // (only a hinted entry that was also drained).
         self.recheck.extend_from_slice(&self.ready);
-        self.ready.clear();
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.ready);
+        } else {
+            out.append(&mut self.ready);
+        }
         self.ready_epoch += 1;
     }
 
@@ -198,7 +206,7 @@ impl Sched {
         if !marks.in_recheck {
             marks.in_recheck = true;
             self.hinted = true;
-            self.recheck.push(key);
+            self.recheck.push(HandleId(key));
         }
     }
 
@@ -220,7 +228,7 @@ impl Sched {
     /// Takes the recheck list; run it (clearing each entry with
     /// [`Sched::rechecked`]) and give the storage back with
     /// [`Sched::give_back_recheck`].
-    pub(crate) fn take_recheck(&mut self) -> Vec<Key> {
+    pub(crate) fn take_recheck(&mut self) -> Vec<HandleId> {
         let mut list = std::mem::take(&mut self.recheck_spare);
         std::mem::swap(&mut list, &mut self.recheck);
         self.hinted = false;
@@ -233,7 +241,7 @@ impl Sched {
     }
 
     /// Returns the (drained) recheck list's storage for reuse.
-    pub(crate) fn give_back_recheck(&mut self, mut list: Vec<Key>) {
+    pub(crate) fn give_back_recheck(&mut self, mut list: Vec<HandleId>) {
         list.clear();
         self.recheck_spare = list;
     }
@@ -358,6 +366,10 @@ impl Sched {
 mod tests {
     use super::*;
 
+    fn indexes(ids: &[HandleId]) -> Vec<usize> {
+        ids.iter().map(|id| id.index()).collect()
+    }
+
     fn key(index: usize) -> Key {
         Key {
             index,
@@ -379,13 +391,13 @@ mod tests {
         s.mark(&mut a, key(1)); // changed again, already in the ready set
         assert_eq!(s.changed(), 1);
         let mut out = Vec::new();
-        s.drain_ready(&mut out, |k| k.index);
-        assert_eq!(out, [1, 2]);
-        s.drain_ready(&mut out, |k| k.index);
-        assert_eq!(out, [1, 2], "drained: nothing new");
+        s.drain_ready(&mut out);
+        assert_eq!(indexes(&out), [1, 2]);
+        s.drain_ready(&mut out);
+        assert_eq!(indexes(&out), [1, 2], "drained: nothing new");
         s.mark(&mut a, key(1));
-        s.drain_ready(&mut out, |k| k.index);
-        assert_eq!(out, [1, 2, 1], "marked again after the drain");
+        s.drain_ready(&mut out);
+        assert_eq!(indexes(&out), [1, 2, 1], "marked again after the drain");
     }
 
     #[test]
@@ -396,16 +408,16 @@ mod tests {
         s.mark(&mut a, key(1));
         s.mark(&mut b, key(2));
         let mut out = Vec::new();
-        s.drain_ready(&mut out, |k| k.index);
+        s.drain_ready(&mut out);
         s.consumed(&mut a);
         assert!(s.needs_recheck(), "b may still have input");
         let list = s.take_recheck();
-        assert_eq!(list, [key(1), key(2)]);
+        assert_eq!(indexes(&list), [1, 2]);
         s.consumed(&mut b); // as the run of the list finds b empty
         s.give_back_recheck(list);
 
         s.mark(&mut a, key(1));
-        s.drain_ready(&mut out, |k| k.index);
+        s.drain_ready(&mut out);
         assert!(s.needs_recheck(), "a's input not taken yet");
         s.consumed(&mut a);
         assert!(!s.needs_recheck(), "every input taken: nothing to look up");
