@@ -29,6 +29,21 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// No entry: an index beyond any table (entries stop at `INDEX_MASK`),
+    /// so a lookup fails at the bounds check it makes anyway. A handle
+    /// without a connection holds it instead of `None`, which saves its hot
+    /// calls a test before the lookup.
+    pub(crate) const NONE: Key = Key {
+        index: usize::MAX,
+        generation: 0,
+    };
+
+    /// `None` for [`Key::NONE`].
+    #[inline]
+    pub(crate) fn opt(self) -> Option<Key> {
+        (self.index != usize::MAX).then_some(self)
+    }
+
     /// The mio token of this key: `index | generation << INDEX_BITS`.
     #[inline]
     pub(crate) fn token(self) -> Token {

@@ -52,8 +52,8 @@ use crate::{HandleId, Host, IpAddress, Reactor, SocketError, Status, StreamPeer,
 /// ```
 pub struct StreamPeerTcp {
     reactor: Reactor,
-    /// The reactor entry of the current connection, if any.
-    key: Option<Key>,
+    /// The reactor entry of the current connection, [`Key::NONE`] if none.
+    key: Key,
     /// The socket `bind()` prepared for the next connect.
     bound: Option<Bound>,
     /// `set_no_delay` called before connecting.
@@ -69,7 +69,7 @@ impl StreamPeerTcp {
     pub fn new(reactor: &Reactor) -> StreamPeerTcp {
         StreamPeerTcp {
             reactor: reactor.clone(),
-            key: None,
+            key: Key::NONE,
             bound: None,
             no_delay: None,
             big_endian: false,
@@ -79,19 +79,24 @@ impl StreamPeerTcp {
 
     pub(crate) fn from_key(reactor: &Reactor, key: Key) -> StreamPeerTcp {
         let mut peer = StreamPeerTcp::new(reactor);
-        peer.key = Some(key);
+        peer.key = key;
         peer
     }
 
     /// For `detach`: the entry's key, taken out so that dropping the handle
     /// does not close the connection; the per-handle settings that travel.
     pub(super) fn take_for_detach(&mut self) -> (Option<Key>, Option<bool>, bool) {
-        (self.key.take(), self.no_delay, self.big_endian)
+        (self.take_key(), self.no_delay, self.big_endian)
+    }
+
+    /// Takes the key, leaving `Key::NONE`.
+    fn take_key(&mut self) -> Option<Key> {
+        std::mem::replace(&mut self.key, Key::NONE).opt()
     }
 
     /// For `detach` that failed: the handle keeps its entry.
     pub(super) fn restore_key(&mut self, key: Key) {
-        self.key = Some(key);
+        self.key = key;
     }
 
     /// For `attach`: a handle for an adopted entry, with its settings.
@@ -120,7 +125,7 @@ impl StreamPeerTcp {
     /// returns the id with the peer, so no `unwrap` is needed.
     #[inline]
     pub fn id(&self) -> Option<HandleId> {
-        self.key.map(HandleId)
+        self.key.opt().map(HandleId)
     }
 
     /// Opens the socket and binds it to `host:port`, so that the next
@@ -202,7 +207,7 @@ impl StreamPeerTcp {
             .inner
             .borrow_mut()
             .connect(host, port, bound, no_delay)?;
-        self.key = Some(key);
+        self.key = key;
         Ok(())
     }
 
@@ -348,7 +353,7 @@ impl StreamPeerTcp {
     }
 
     fn release(&mut self) {
-        if let Some(key) = self.key.take() {
+        if let Some(key) = self.take_key() {
             self.reactor.inner.borrow_mut().detach(key);
         }
     }
@@ -388,8 +393,9 @@ impl StreamPeerTcp {
 
     #[inline(always)]
     fn put(&mut self, data: &[u8], partial: bool) -> Result<usize, SocketError> {
-        let key = self.key.ok_or(SocketError::SocketInvalid)?;
-        self.reactor.inner.borrow_mut().put(key, data, partial)
+        // Without a connection the key is `Key::NONE`, which no lookup
+        // finds: `SocketInvalid`.
+        self.reactor.inner.borrow_mut().put(self.key, data, partial)
     }
 
     /// Fills `buf` completely from the received bytes, or takes nothing.
@@ -419,8 +425,7 @@ impl StreamPeerTcp {
 
     #[inline(always)]
     fn get(&mut self, buf: &mut [u8], partial: bool) -> Result<usize, SocketError> {
-        let key = self.key.ok_or(SocketError::SocketInvalid)?;
-        self.reactor.inner.borrow_mut().get(key, buf, partial)
+        self.reactor.inner.borrow_mut().get(self.key, buf, partial)
     }
 
     /// Copies up to `buf.len()` received bytes into `buf` without consuming
@@ -455,7 +460,7 @@ impl StreamPeerTcp {
     /// `Failed` if the OS refuses the option on the socket.
     pub fn set_no_delay(&mut self, enabled: bool) -> Result<(), SocketError> {
         self.no_delay = Some(enabled);
-        match self.key {
+        match self.key.opt() {
             Some(key) => self.reactor.inner.borrow_mut().set_no_delay(key, enabled),
             None => Ok(()),
         }
@@ -496,7 +501,7 @@ impl StreamPeerTcp {
                 Status::Connected if !peer.input_finished() => None,
                 Status::Connected => Some(Err(SocketError::FileEof)),
                 Status::Error => Some(Err(peer.error().unwrap_or(SocketError::ConnectionClosed))),
-                Status::None if peer.key.is_some() => Some(Err(SocketError::FileEof)),
+                Status::None if peer.key.opt().is_some() => Some(Err(SocketError::FileEof)),
                 Status::None => Some(Err(SocketError::SocketInvalid)),
             }
         })
@@ -544,8 +549,12 @@ impl StreamPeerTcp {
 
     #[inline]
     fn with<R>(&self, f: impl FnOnce(&PeerSlot) -> R) -> Option<R> {
-        let key = self.key?;
-        self.reactor.inner.borrow().peer(key).map(f)
+        // `Key::NONE` finds nothing. An exclusive borrow although only
+        // reading: no other borrow of the reactor is ever alive while a
+        // handle's method runs (no user code runs inside one), and taking
+        // it is one test where a shared borrow is a range check.
+        let inner = self.reactor.inner.borrow_mut();
+        inner.peer(self.key).map(f)
     }
 }
 
@@ -593,7 +602,7 @@ impl StreamPeer for StreamPeerTcp {
     /// Keeps this peer's id in the ready set while a `PacketPeerStream` over
     /// it holds a complete packet (level-triggered ready set).
     fn hold_input(&mut self, held: bool) {
-        if let Some(key) = self.key {
+        if let Some(key) = self.key.opt() {
             self.reactor.inner.borrow_mut().hold_input(key, held);
         }
     }

@@ -30,7 +30,7 @@ impl StreamPeerTcp {
     /// # Ok::<(), lunanet::SocketError>(())
     /// ```
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), SocketError> {
-        let key = self.key.ok_or(SocketError::SocketInvalid)?;
+        let key = self.key.opt().ok_or(SocketError::SocketInvalid)?;
         self.reactor
             .inner
             .borrow_mut()
@@ -51,7 +51,7 @@ impl StreamPeerTcp {
     /// `InvalidParameter` for a zero rate or burst; `SocketInvalid` when the
     /// peer has no connection.
     pub fn set_read_rate_limit(&mut self, limit: Option<RateLimit>) -> Result<(), SocketError> {
-        let key = self.key.ok_or(SocketError::SocketInvalid)?;
+        let key = self.key.opt().ok_or(SocketError::SocketInvalid)?;
         self.reactor
             .inner
             .borrow_mut()
