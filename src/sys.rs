@@ -87,7 +87,11 @@ impl Transport for Stream {
 
 /// Registers a connection socket for both directions, once for its lifetime
 /// (edge-triggered: no `epoll_ctl` per message).
-pub(crate) fn register_stream(registry: &Registry, sock: &mut Stream, token: Token) -> io::Result<()> {
+pub(crate) fn register_stream(
+    registry: &Registry,
+    sock: &mut Stream,
+    token: Token,
+) -> io::Result<()> {
     let interest = Interest::READABLE | Interest::WRITABLE;
     #[cfg(unix)]
     {
