@@ -178,7 +178,11 @@ enum Item {
 
 /// Reads one value; a non-empty container is returned open, its count
 /// checked against the bytes present and charged to the budget.
-#[inline]
+///
+/// The usual game values are read here, inlined into the element loops,
+/// without the type table: ids 2 to 5 (int, float, String, Vector2) are the
+/// same in Godot 3 and 4, and these headers carry no flag.
+#[inline(always)]
 fn item(
     r: &mut Reader<'_>,
     version: GodotVersion,
@@ -186,18 +190,27 @@ fn item(
 ) -> Result<Item, VariantError> {
     let offset = r.pos;
     let header = r.u32("Variant header")?;
-    // The usual game values first, without the type table: ids 0 to 5 are
-    // the same in Godot 3 and 4, and these headers carry no flag.
     match header {
-        2 => return Ok(Item::Value(Variant::Int(r.i32("int")?.into()))),
-        3 => return Ok(Item::Value(Variant::Float(r.f32()?.into()))),
+        2 => Ok(Item::Value(Variant::Int(r.i32("int")?.into()))),
+        3 => Ok(Item::Value(Variant::Float(r.f32()?.into()))),
         4 => {
             let s = CompactString::new(r.str_block()?);
-            return Ok(Item::Value(Variant::String(s)));
+            Ok(Item::Value(Variant::String(s)))
         }
-        5 => return Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
-        _ => {}
+        5 => Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
+        _ => item_by_type(r, header, offset, version, budget),
     }
+}
+
+/// [`item`] for every other header, through the type table.
+#[inline(never)]
+fn item_by_type(
+    r: &mut Reader<'_>,
+    header: u32,
+    offset: usize,
+    version: GodotVersion,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
     let type_id = header & 0xFF;
     let kind =
         Kind::from_id(type_id, version).ok_or(VariantError::UnknownType { type_id, offset })?;

@@ -90,6 +90,7 @@ impl Dictionary {
     }
 
     /// An empty dictionary with room for `n` entries.
+    #[inline]
     pub fn with_capacity(n: usize) -> Dictionary {
         Dictionary {
             repr: Repr::Small(Vec::with_capacity(n)),
@@ -132,6 +133,7 @@ impl Dictionary {
 
     /// Appends an entry whose key the caller knows is absent (the decoder,
     /// for keys it has already compared).
+    #[inline]
     pub(super) fn push_new(&mut self, key: Variant, value: Variant) {
         debug_assert!(!self.contains_key(&key));
         match &mut self.repr {
