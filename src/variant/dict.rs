@@ -104,6 +104,15 @@ impl Dictionary {
         }
     }
 
+    /// The entries, mutably: only for `Drop` (changing a key would break
+    /// the hash index).
+    fn entries_mut(&mut self) -> &mut Vec<(Variant, Variant)> {
+        match &mut self.repr {
+            Repr::Small(e) => e,
+            Repr::Large(l) => &mut l.entries,
+        }
+    }
+
     fn position(&self, key: &Variant) -> Option<usize> {
         match &self.repr {
             Repr::Small(e) => e.iter().position(|(k, _)| k == key),
@@ -286,11 +295,14 @@ impl fmt::Debug for Dictionary {
 
 impl Drop for Dictionary {
     fn drop(&mut self) {
-        if !self
-            .entries()
-            .iter()
-            .any(|(k, v)| k.has_nested_container() || v.has_nested_container())
-        {
+        // As `Array`'s drop: flat keys and values are emptied in one pass.
+        // Emptying a key in place leaves the hash index stale, which no
+        // lookup sees: the dictionary is being dropped.
+        let mut deep = false;
+        for (k, v) in self.entries_mut() {
+            deep |= k.drop_elements_if_flat() | v.drop_elements_if_flat();
+        }
+        if !deep {
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();

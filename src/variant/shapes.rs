@@ -36,7 +36,14 @@ impl<'a> Shapes<'a> {
         input: &[u8],
     ) -> Option<(&Variant, usize)> {
         let (raw, key) = self.levels.get(level)?.get(i)?;
-        input.starts_with(raw).then_some((key, raw.len()))
+        let head = input.get(..raw.len())?;
+        // Four bytes at a time (every encoded key is a multiple of 4 bytes,
+        // see `record`): for these short keys, cheaper than calling memcmp.
+        let same = head
+            .chunks_exact(4)
+            .zip(raw.chunks_exact(4))
+            .all(|(a, b)| a == b);
+        same.then_some((key, raw.len()))
     }
 
     /// Remembers `key` (encoded as `raw`) as key `i` at `level`, forgetting
@@ -51,7 +58,7 @@ impl<'a> Shapes<'a> {
             Variant::String(s) | Variant::StringName(s) => !s.is_heap_allocated(),
             _ => false,
         };
-        if i >= MAX_KEYS || level >= MAX_LEVELS || !cheap {
+        if i >= MAX_KEYS || level >= MAX_LEVELS || !cheap || raw.len() % 4 != 0 {
             return false;
         }
         if self.levels.len() <= level {

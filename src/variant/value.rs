@@ -335,18 +335,36 @@ impl Variant {
         self.as_array()?.get(index)
     }
 
-    /// Whether this is a container holding a non-empty container: dropping
-    /// it normally could recurse more than two levels.
+    /// For a container whose elements hold no non-empty container (the
+    /// usual dictionary of a game message): drops its elements now, leaving
+    /// it empty, and returns `false`; dropping them recurses at most one
+    /// level (into empty containers). For a container holding a non-empty
+    /// container: returns `true` and leaves it as is, for the caller's
+    /// iterative drop. Other values: `false`, untouched.
+    ///
+    /// One pass over the elements both checks and drops them, so a parent's
+    /// drop does not scan them again in the child's own `Drop`.
     #[inline]
-    pub(super) fn has_nested_container(&self) -> bool {
+    pub(super) fn drop_elements_if_flat(&mut self) -> bool {
         match self {
-            Variant::Array(a) => a.iter().any(Variant::is_nonempty_container),
-            Variant::Dictionary(d) => d
-                .entries()
-                .iter()
-                .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container()),
-            _ => false,
+            Variant::Array(a) => {
+                if a.iter().any(Variant::is_nonempty_container) {
+                    return true;
+                }
+                a.clear();
+            }
+            Variant::Dictionary(d) => {
+                if d.entries()
+                    .iter()
+                    .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container())
+                {
+                    return true;
+                }
+                drop(d.take_entries());
+            }
+            _ => {}
         }
+        false
     }
 
     /// Whether this value is a non-empty `Array` or `Dictionary` (whose drop
