@@ -507,23 +507,34 @@ fn leaf(
         Kind::PackedInt32Array => {
             let n = packed_count(r, 4, "PackedInt32Array")?;
             let b = r.take(n * 4, "PackedInt32Array")?;
+            // `as_chunks`: fixed-size chunks, so the copy vectorizes.
             Variant::PackedInt32Array(
-                b.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| i32::from_le_bytes(*c))
                     .collect(),
             )
         }
         Kind::PackedInt64Array => {
             let n = packed_count(r, 8, "PackedInt64Array")?;
             let b = r.take(n * 8, "PackedInt64Array")?;
-            Variant::PackedInt64Array(b.chunks_exact(8).map(le_i64).collect())
+            Variant::PackedInt64Array(
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| i64::from_le_bytes(*c))
+                    .collect(),
+            )
         }
         Kind::PackedFloat32Array => {
             let n = packed_count(r, 4, "PackedFloat32Array")?;
             let b = r.take(n * 4, "PackedFloat32Array")?;
             Variant::PackedFloat32Array(
-                b.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| f32::from_le_bytes(*c))
                     .collect(),
             )
         }
@@ -531,8 +542,10 @@ fn leaf(
             let n = packed_count(r, 8, "PackedFloat64Array")?;
             let b = r.take(n * 8, "PackedFloat64Array")?;
             Variant::PackedFloat64Array(
-                b.chunks_exact(8)
-                    .map(|c| f64::from_bits(le_i64(c) as u64))
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| f64::from_le_bytes(*c))
                     .collect(),
             )
         }
@@ -591,12 +604,6 @@ fn leaf(
             });
         }
     })
-}
-
-fn le_i64(c: &[u8]) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(c);
-    i64::from_le_bytes(a)
 }
 
 fn basis(m: &[f32]) -> Basis {

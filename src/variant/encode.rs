@@ -529,8 +529,17 @@ fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
     let mut b = [0u8; 8 + MAX];
     b[..4].copy_from_slice(&id.to_le_bytes());
     b[4..8].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    // Eight bytes at a time (a NUL found with the classic zero-byte test,
+    // exact as a yes/no answer), then the last 0 to 7 one by one.
+    let (words, tail) = text.as_chunks::<8>();
+    let (slots, _) = b[8..].as_chunks_mut::<8>();
     let mut nul = false;
-    for (d, &c) in b[8..].iter_mut().zip(text) {
+    for (d, w) in slots.iter_mut().zip(words) {
+        *d = *w;
+        let x = u64::from_le_bytes(*w);
+        nul |= x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0;
+    }
+    for (d, &c) in b[8 + words.len() * 8..].iter_mut().zip(tail) {
         *d = c;
         nul |= c == 0;
     }

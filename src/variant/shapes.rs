@@ -58,7 +58,7 @@ impl<'a> Shapes<'a> {
             Variant::String(s) | Variant::StringName(s) => !s.is_heap_allocated(),
             _ => false,
         };
-        if i >= MAX_KEYS || level >= MAX_LEVELS || !cheap || raw.len() % 4 != 0 {
+        if i >= MAX_KEYS || level >= MAX_LEVELS || !cheap || !raw.len().is_multiple_of(4) {
             return false;
         }
         if self.levels.len() <= level {
