@@ -23,7 +23,11 @@ enum Frame {
     Dict {
         map: Dictionary,
         left: usize,
-        key: Option<Variant>,
+        /// Whether this dictionary's next key is decoded and waits, on
+        /// the decoder's stack of pending keys, for its value (a container
+        /// being decoded above this frame). Kept out of the frame, which
+        /// stays small to move.
+        has_key: bool,
         /// Whether every key so far was new and is remembered in
         /// [`Shapes`] at this level, in order (so `map.len()` is the index
         /// of the next key there).
@@ -102,6 +106,9 @@ pub fn decode(
     };
     budget.reserve(1, 0)?;
     let mut stack: Vec<Frame> = Vec::new();
+    // The keys whose value is a container still being decoded: at most one
+    // per open dictionary, in stack order.
+    let mut keys: Vec<Variant> = Vec::new();
     let mut shapes = Shapes::default();
     let mut opened = match item(&mut r, version, &mut budget)? {
         Item::Value(v) => return Ok((v, r.pos.min(bytes.len()))),
@@ -131,17 +138,17 @@ pub fn decode(
                 Frame::Dict {
                     map,
                     left,
-                    key,
+                    has_key,
                     synced,
                 } => {
                     let dict = DictState {
                         map,
                         left,
-                        key,
+                        has_key,
                         synced,
                         level,
                     };
-                    fill_dict(&mut r, version, &mut budget, &mut shapes, dict)?
+                    fill_dict(&mut r, version, &mut budget, &mut shapes, &mut keys, dict)?
                 }
             };
             if let Some(frame) = child {
@@ -157,13 +164,20 @@ pub fn decode(
                 None => return Ok((value, r.pos.min(bytes.len()))),
                 // Its `left` was counted down when it opened.
                 Some(Frame::Array { items, .. }) => items.push(value),
-                Some(Frame::Dict { map, left, key, .. }) => match key.take() {
-                    None => *key = Some(value),
-                    Some(k) => {
+                Some(Frame::Dict {
+                    map, left, has_key, ..
+                }) => {
+                    if std::mem::take(has_key) {
+                        let Some(k) = keys.pop() else {
+                            return Err(unreachable_frame());
+                        };
                         map.insert(k, value);
                         *left -= 1;
+                    } else {
+                        keys.push(value);
+                        *has_key = true;
                     }
-                },
+                }
             }
         };
     }
@@ -246,7 +260,7 @@ fn item_by_type(
             Item::Open(Frame::Dict {
                 map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
                 left: count,
-                key: None,
+                has_key: false,
                 synced: true,
             })
         }
@@ -278,23 +292,34 @@ fn fill_array(
 struct DictState<'f> {
     map: &'f mut Dictionary,
     left: &'f mut usize,
-    key: &'f mut Option<Variant>,
+    has_key: &'f mut bool,
     synced: &'f mut bool,
     level: usize,
 }
 
 /// Decodes entries into `d.map` until `d.left` is 0 (returns `None`) or a
-/// key or value opens a container (returned; `d.key` then tells which it is).
+/// key or value opens a container (returned; `d.has_key` then tells which
+/// it is: a value's key waits on `keys`).
 fn fill_dict<'a>(
     r: &mut Reader<'a>,
     version: GodotVersion,
     budget: &mut Budget,
     shapes: &mut Shapes<'a>,
+    keys: &mut Vec<Variant>,
     d: DictState<'_>,
 ) -> Result<Option<Frame>, VariantError> {
     while *d.left > 0 {
         // `new`: the key is known to be absent from `d.map`.
-        let (k, new) = match d.key.take() {
+        let pending = if std::mem::take(d.has_key) {
+            // Pushed with `has_key` set: never absent.
+            let Some(k) = keys.pop() else {
+                return Err(unreachable_frame());
+            };
+            Some(k)
+        } else {
+            None
+        };
+        let (k, new) = match pending {
             Some(k) => (k, false),
             None => {
                 let i = d.map.len();
@@ -340,7 +365,8 @@ fn fill_dict<'a>(
                 *d.left -= 1;
             }
             Item::Open(frame) => {
-                *d.key = Some(k);
+                keys.push(k);
+                *d.has_key = true;
                 return Ok(Some(frame));
             }
         }

@@ -701,6 +701,13 @@ fn dropping_mixed_nesting_keeps_every_value_reachable_until_dropped() {
     );
     let copy = tree.clone();
     assert_eq!(tree, copy);
+    // Container keys and values decode in place (a key waiting for its
+    // value while that value's containers are decoded).
+    let mut out = Vec::new();
+    encode(&tree, GodotVersion::V4, &mut out).unwrap();
+    let (back, used) = decode(&out, GodotVersion::V4, &Limits::default()).unwrap();
+    assert_eq!((&back, used), (&tree, out.len()));
+    drop(back);
     drop(tree);
     assert_eq!(
         copy.at(0)
