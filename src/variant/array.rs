@@ -128,6 +128,7 @@ impl Drop for Array {
             deep |= child.drop_elements_if_flat();
         }
         if !deep {
+            self.items.drain(..).for_each(Variant::release);
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();

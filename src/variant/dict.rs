@@ -113,6 +113,12 @@ impl Dictionary {
         }
     }
 
+    /// Whether nothing is allocated (empty and small, as after
+    /// `take_entries`): dropping it would do nothing.
+    pub(super) fn has_no_allocation(&self) -> bool {
+        matches!(&self.repr, Repr::Small(e) if e.capacity() == 0)
+    }
+
     fn position(&self, key: &Variant) -> Option<usize> {
         match &self.repr {
             Repr::Small(e) => e.iter().position(|(k, _)| k == key),
@@ -303,6 +309,10 @@ impl Drop for Dictionary {
             deep |= k.drop_elements_if_flat() | v.drop_elements_if_flat();
         }
         if !deep {
+            for (k, v) in self.take_entries() {
+                k.release();
+                v.release();
+            }
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();

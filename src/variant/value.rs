@@ -351,7 +351,7 @@ impl Variant {
                 if a.iter().any(Variant::is_nonempty_container) {
                     return true;
                 }
-                a.clear();
+                a.drain(..).for_each(Variant::release);
             }
             Variant::Dictionary(d) => {
                 if d.entries()
@@ -360,11 +360,74 @@ impl Variant {
                 {
                     return true;
                 }
-                drop(d.take_entries());
+                for (k, v) in d.take_entries() {
+                    k.release();
+                    v.release();
+                }
             }
             _ => {}
         }
         false
+    }
+
+    /// Drops this value, skipping the drop glue (a call through a 39-way
+    /// jump table) when it owns no memory: forgetting such a value is
+    /// exactly dropping it. Every value whose type has a `Drop` with an
+    /// effect (an allocation to free) goes through `drop`.
+    #[inline(always)]
+    pub(super) fn release(self) {
+        if self.owns_no_memory() {
+            std::mem::forget(self);
+        } else {
+            drop(self);
+        }
+    }
+
+    /// Whether this value owns no heap memory: scalars, math types stored
+    /// inline, strings of up to 24 bytes (inline `CompactString`s), and
+    /// containers with no allocation (emptied by a parent's drop).
+    #[inline(always)]
+    fn owns_no_memory(&self) -> bool {
+        match self {
+            Variant::String(s) | Variant::StringName(s) => !s.is_heap_allocated(),
+            Variant::Basis(_)
+            | Variant::Transform3D(_)
+            | Variant::Projection(_)
+            | Variant::NodePath(_)
+            | Variant::Signal(_)
+            | Variant::PackedByteArray(_)
+            | Variant::PackedInt32Array(_)
+            | Variant::PackedInt64Array(_)
+            | Variant::PackedFloat32Array(_)
+            | Variant::PackedFloat64Array(_)
+            | Variant::PackedStringArray(_)
+            | Variant::PackedVector2Array(_)
+            | Variant::PackedVector3Array(_)
+            | Variant::PackedColorArray(_)
+            | Variant::PackedVector4Array(_) => false,
+            Variant::Array(a) => a.capacity() == 0,
+            Variant::Dictionary(d) => d.has_no_allocation(),
+            Variant::Nil
+            | Variant::Bool(_)
+            | Variant::Int(_)
+            | Variant::Float(_)
+            | Variant::Vector2(_)
+            | Variant::Vector2i(_)
+            | Variant::Rect2(_)
+            | Variant::Rect2i(_)
+            | Variant::Vector3(_)
+            | Variant::Vector3i(_)
+            | Variant::Transform2D(_)
+            | Variant::Vector4(_)
+            | Variant::Vector4i(_)
+            | Variant::Plane(_)
+            | Variant::Quaternion(_)
+            | Variant::Aabb(_)
+            | Variant::Color(_)
+            | Variant::Rid(_)
+            | Variant::Object(_)
+            | Variant::Callable => true,
+        }
     }
 
     /// Whether this value is a non-empty `Array` or `Dictionary` (whose drop
