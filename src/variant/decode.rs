@@ -212,8 +212,57 @@ fn item(
             Ok(Item::Value(Variant::String(s)))
         }
         5 => Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
+        // Untyped containers (no flag: what every Godot sends unless a
+        // typed container is encoded).
+        27 if version == GodotVersion::V4 => open_dictionary(r, offset, budget),
+        28 if version == GodotVersion::V4 => open_array(r, offset, budget),
+        18 if version == GodotVersion::V3 => open_dictionary(r, offset, budget),
+        19 if version == GodotVersion::V3 => open_array(r, offset, budget),
         _ => item_by_type(r, header, offset, version, budget),
     }
+}
+
+/// An `Array` after its header (and any element-type block): its count,
+/// checked against the bytes present and charged to the budget.
+#[inline(always)]
+fn open_array(
+    r: &mut Reader<'_>,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
+    let count = container_count(r)?;
+    if count == 0 {
+        return Ok(Item::Value(Variant::Array(Array::new())));
+    }
+    // Every element takes at least 4 bytes.
+    r.check(count.saturating_mul(4), "Array elements")?;
+    budget.reserve(count, offset)?;
+    Ok(Item::Open(Frame::Array {
+        items: Array::with_capacity(count.min(MAX_PREALLOC)),
+        left: count,
+    }))
+}
+
+/// A `Dictionary` after its header (and any type blocks), as [`open_array`].
+#[inline(always)]
+fn open_dictionary(
+    r: &mut Reader<'_>,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
+    let count = container_count(r)?;
+    if count == 0 {
+        return Ok(Item::Value(Variant::Dictionary(Dictionary::new())));
+    }
+    // Every entry takes at least 8 bytes (two headers).
+    r.check(count.saturating_mul(8), "Dictionary entries")?;
+    budget.reserve(count.saturating_mul(2), offset)?;
+    Ok(Item::Open(Frame::Dict {
+        map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
+        left: count,
+        has_key: false,
+        synced: true,
+    }))
 }
 
 /// [`item`] for every other header, through the type table.
@@ -233,36 +282,14 @@ fn item_by_type(
             if version == GodotVersion::V4 {
                 skip_container_type(r, (header >> 16) & 3, offset)?;
             }
-            let count = container_count(r)?;
-            if count == 0 {
-                return Ok(Item::Value(Variant::Array(Array::new())));
-            }
-            // Every element takes at least 4 bytes.
-            r.check(count.saturating_mul(4), "Array elements")?;
-            budget.reserve(count, offset)?;
-            Item::Open(Frame::Array {
-                items: Array::with_capacity(count.min(MAX_PREALLOC)),
-                left: count,
-            })
+            open_array(r, offset, budget)?
         }
         Kind::Dictionary => {
             if version == GodotVersion::V4 {
                 skip_container_type(r, (header >> 16) & 3, offset)?;
                 skip_container_type(r, (header >> 18) & 3, offset)?;
             }
-            let count = container_count(r)?;
-            if count == 0 {
-                return Ok(Item::Value(Variant::Dictionary(Dictionary::new())));
-            }
-            // Every entry takes at least 8 bytes (two headers).
-            r.check(count.saturating_mul(8), "Dictionary entries")?;
-            budget.reserve(count.saturating_mul(2), offset)?;
-            Item::Open(Frame::Dict {
-                map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
-                left: count,
-                has_key: false,
-                synced: true,
-            })
+            open_dictionary(r, offset, budget)?
         }
         _ => Item::Value(leaf(r, kind, header, version, offset, budget)?),
     })
