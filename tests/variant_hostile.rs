@@ -9,7 +9,10 @@
 //!   reserved;
 //! - every truncation of every test vector and of an encoding of every type:
 //!   a clear error, no panic;
-//! - `get_var` frames announcing 4 GiB: refused before allocation.
+//! - `get_var` frames announcing 4 GiB: refused before allocation;
+//! - decoded values of every shape (flat and deep containers, container
+//!   keys, long and inline strings, boxes, packed arrays): dropping them
+//!   frees every byte they allocated.
 //!
 //! No single allocation may exceed 1 MiB while decoding, and decoding a
 //! scalar or a string of up to 24 bytes (bare, through `StreamPeer::get_var`
