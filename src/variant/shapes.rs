@@ -51,7 +51,9 @@ impl<'a> Shapes<'a> {
     /// past the first [`MAX_KEYS`] keys and for keys other than an `Int` or
     /// a string of up to 24 bytes: those are cloned without allocating or
     /// charging [`Limits::max_elements`](super::Limits::max_elements), so a
-    /// cloned key costs exactly what decoding it would.
+    /// cloned key costs exactly what decoding it would. (Also `false` for
+    /// raw bytes whose length is not a multiple of 4, which the encoding
+    /// never produces: `matching` compares 4 bytes at a time.)
     pub(super) fn record(&mut self, level: usize, i: usize, raw: &'a [u8], key: &Variant) -> bool {
         let cheap = match key {
             Variant::Int(_) => true,
