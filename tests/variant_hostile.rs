@@ -9,7 +9,10 @@
 //!   reserved;
 //! - every truncation of every test vector and of an encoding of every type:
 //!   a clear error, no panic;
-//! - `get_var` frames announcing 4 GiB: refused before allocation.
+//! - `get_var` frames announcing 4 GiB: refused before allocation;
+//! - decoded values of every shape (flat and deep containers, container
+//!   keys, long and inline strings, boxes, packed arrays): dropping them
+//!   frees every byte they allocated.
 //!
 //! No single allocation may exceed 1 MiB while decoding, and decoding a
 //! scalar or a string of up to 24 bytes (bare, through `StreamPeer::get_var`
@@ -22,7 +25,7 @@ use lunanet::{PacketPeerStream, SocketError, StreamPeer, StreamPeerBuffer, varra
 #[path = "util/counting_alloc.rs"]
 mod counting_alloc;
 
-use counting_alloc::{Counting, counted};
+use counting_alloc::{Counting, counted, live_after};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -395,5 +398,50 @@ fn remembered_key_shapes_stay_bounded_in_deep_input() {
             "{count} allocations for {LEVELS} levels"
         );
         drop(v);
+    });
+}
+
+#[test]
+fn decoded_values_free_everything_when_dropped() {
+    // Drops skip the glue of values that own no memory (`mem::forget`):
+    // everything that does own memory must still be freed, at every level
+    // and in both drop paths (flat children emptied by their parent, deep
+    // ones iteratively). Strings past 24 bytes, boxed math types and packed
+    // arrays sit next to inline strings and scalars.
+    small_stack(|| {
+        let long = "a string longer than twenty-four bytes";
+        let leafy = vdict! {
+            "s" => "short",
+            long => long,
+            "basis" => variant::Basis::default(),
+            "path" => variant::NodePath::parse("a/b:c"),
+            "ints" => vec![1, 2, 3],
+            "strs" => vec![long.to_owned()],
+            "empty" => varray![],
+        };
+        let deep = varray![
+            varray![varray![leafy.clone(), long]],
+            vdict! { long => varray![long] }
+        ];
+        let mut values = vec![
+            leafy.clone(),
+            deep.clone(),
+            varray![leafy.clone(), leafy.clone()],
+        ];
+        let mut keyed = variant::Dictionary::new();
+        keyed.insert(leafy.clone(), deep.clone());
+        keyed.insert(long, leafy);
+        values.push(Variant::Dictionary(keyed));
+        for v in values {
+            let mut bytes = Vec::new();
+            variant::encode(&v, GodotVersion::V4, &mut bytes).expect("encode");
+            let (same, left) = live_after(|| {
+                let (back, _) =
+                    variant::decode(&bytes, GodotVersion::V4, &Limits::default()).expect("decode");
+                back == v
+            });
+            assert!(same, "{v:?}");
+            assert_eq!(left, 0, "bytes left allocated after dropping {v:?}");
+        }
     });
 }

@@ -121,8 +121,14 @@ pub(super) fn detach_children(v: &mut Variant, stack: &mut Vec<Variant>) {
 impl Drop for Array {
     fn drop(&mut self) {
         // Shallow values (the common case: at most two more levels, e.g. an
-        // array of flat dictionaries) drop normally, allocating nothing.
-        if !self.items.iter().any(Variant::has_nested_container) {
+        // array of flat dictionaries) drop here, allocating nothing: each
+        // child container is checked and emptied in one pass.
+        let mut deep = false;
+        for child in self.items.iter_mut() {
+            deep |= child.drop_elements_if_flat();
+        }
+        if !deep {
+            self.items.drain(..).for_each(Variant::release);
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();

@@ -23,7 +23,11 @@ enum Frame {
     Dict {
         map: Dictionary,
         left: usize,
-        key: Option<Variant>,
+        /// Whether this dictionary's next key is decoded and waits, on
+        /// the decoder's stack of pending keys, for its value (a container
+        /// being decoded above this frame). Kept out of the frame, which
+        /// stays small to move.
+        has_key: bool,
         /// Whether every key so far was new and is remembered in
         /// [`Shapes`] at this level, in order (so `map.len()` is the index
         /// of the next key there).
@@ -102,6 +106,9 @@ pub fn decode(
     };
     budget.reserve(1, 0)?;
     let mut stack: Vec<Frame> = Vec::new();
+    // The keys whose value is a container still being decoded: at most one
+    // per open dictionary, in stack order.
+    let mut keys: Vec<Variant> = Vec::new();
     let mut shapes = Shapes::default();
     let mut opened = match item(&mut r, version, &mut budget)? {
         Item::Value(v) => return Ok((v, r.pos.min(bytes.len()))),
@@ -131,17 +138,17 @@ pub fn decode(
                 Frame::Dict {
                     map,
                     left,
-                    key,
+                    has_key,
                     synced,
                 } => {
                     let dict = DictState {
                         map,
                         left,
-                        key,
+                        has_key,
                         synced,
                         level,
                     };
-                    fill_dict(&mut r, version, &mut budget, &mut shapes, dict)?
+                    fill_dict(&mut r, version, &mut budget, &mut shapes, &mut keys, dict)?
                 }
             };
             if let Some(frame) = child {
@@ -157,13 +164,20 @@ pub fn decode(
                 None => return Ok((value, r.pos.min(bytes.len()))),
                 // Its `left` was counted down when it opened.
                 Some(Frame::Array { items, .. }) => items.push(value),
-                Some(Frame::Dict { map, left, key, .. }) => match key.take() {
-                    None => *key = Some(value),
-                    Some(k) => {
+                Some(Frame::Dict {
+                    map, left, has_key, ..
+                }) => {
+                    if std::mem::take(has_key) {
+                        let Some(k) = keys.pop() else {
+                            return Err(unreachable_frame());
+                        };
                         map.insert(k, value);
                         *left -= 1;
+                    } else {
+                        keys.push(value);
+                        *has_key = true;
                     }
-                },
+                }
             }
         };
     }
@@ -178,7 +192,11 @@ enum Item {
 
 /// Reads one value; a non-empty container is returned open, its count
 /// checked against the bytes present and charged to the budget.
-#[inline]
+///
+/// The usual game values are read here, inlined into the element loops,
+/// without the type table: ids 2 to 5 (int, float, String, Vector2) are the
+/// same in Godot 3 and 4, and these headers carry no flag.
+#[inline(always)]
 fn item(
     r: &mut Reader<'_>,
     version: GodotVersion,
@@ -186,18 +204,76 @@ fn item(
 ) -> Result<Item, VariantError> {
     let offset = r.pos;
     let header = r.u32("Variant header")?;
-    // The usual game values first, without the type table: ids 0 to 5 are
-    // the same in Godot 3 and 4, and these headers carry no flag.
     match header {
-        2 => return Ok(Item::Value(Variant::Int(r.i32("int")?.into()))),
-        3 => return Ok(Item::Value(Variant::Float(r.f32()?.into()))),
+        2 => Ok(Item::Value(Variant::Int(r.i32("int")?.into()))),
+        3 => Ok(Item::Value(Variant::Float(r.f32()?.into()))),
         4 => {
             let s = CompactString::new(r.str_block()?);
-            return Ok(Item::Value(Variant::String(s)));
+            Ok(Item::Value(Variant::String(s)))
         }
-        5 => return Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
-        _ => {}
+        5 => Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
+        // Untyped containers (no flag: what every Godot sends unless a
+        // typed container is encoded).
+        27 if version == GodotVersion::V4 => open_dictionary(r, offset, budget),
+        28 if version == GodotVersion::V4 => open_array(r, offset, budget),
+        18 if version == GodotVersion::V3 => open_dictionary(r, offset, budget),
+        19 if version == GodotVersion::V3 => open_array(r, offset, budget),
+        _ => item_by_type(r, header, offset, version, budget),
     }
+}
+
+/// An `Array` after its header (and any element-type block): its count,
+/// checked against the bytes present and charged to the budget.
+#[inline(always)]
+fn open_array(
+    r: &mut Reader<'_>,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
+    let count = container_count(r)?;
+    if count == 0 {
+        return Ok(Item::Value(Variant::Array(Array::new())));
+    }
+    // Every element takes at least 4 bytes.
+    r.check(count.saturating_mul(4), "Array elements")?;
+    budget.reserve(count, offset)?;
+    Ok(Item::Open(Frame::Array {
+        items: Array::with_capacity(count.min(MAX_PREALLOC)),
+        left: count,
+    }))
+}
+
+/// A `Dictionary` after its header (and any type blocks), as [`open_array`].
+#[inline(always)]
+fn open_dictionary(
+    r: &mut Reader<'_>,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
+    let count = container_count(r)?;
+    if count == 0 {
+        return Ok(Item::Value(Variant::Dictionary(Dictionary::new())));
+    }
+    // Every entry takes at least 8 bytes (two headers).
+    r.check(count.saturating_mul(8), "Dictionary entries")?;
+    budget.reserve(count.saturating_mul(2), offset)?;
+    Ok(Item::Open(Frame::Dict {
+        map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
+        left: count,
+        has_key: false,
+        synced: true,
+    }))
+}
+
+/// [`item`] for every other header, through the type table.
+#[inline(never)]
+fn item_by_type(
+    r: &mut Reader<'_>,
+    header: u32,
+    offset: usize,
+    version: GodotVersion,
+    budget: &mut Budget,
+) -> Result<Item, VariantError> {
     let type_id = header & 0xFF;
     let kind =
         Kind::from_id(type_id, version).ok_or(VariantError::UnknownType { type_id, offset })?;
@@ -206,36 +282,14 @@ fn item(
             if version == GodotVersion::V4 {
                 skip_container_type(r, (header >> 16) & 3, offset)?;
             }
-            let count = container_count(r)?;
-            if count == 0 {
-                return Ok(Item::Value(Variant::Array(Array::new())));
-            }
-            // Every element takes at least 4 bytes.
-            r.check(count.saturating_mul(4), "Array elements")?;
-            budget.reserve(count, offset)?;
-            Item::Open(Frame::Array {
-                items: Array::with_capacity(count.min(MAX_PREALLOC)),
-                left: count,
-            })
+            open_array(r, offset, budget)?
         }
         Kind::Dictionary => {
             if version == GodotVersion::V4 {
                 skip_container_type(r, (header >> 16) & 3, offset)?;
                 skip_container_type(r, (header >> 18) & 3, offset)?;
             }
-            let count = container_count(r)?;
-            if count == 0 {
-                return Ok(Item::Value(Variant::Dictionary(Dictionary::new())));
-            }
-            // Every entry takes at least 8 bytes (two headers).
-            r.check(count.saturating_mul(8), "Dictionary entries")?;
-            budget.reserve(count.saturating_mul(2), offset)?;
-            Item::Open(Frame::Dict {
-                map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
-                left: count,
-                key: None,
-                synced: true,
-            })
+            open_dictionary(r, offset, budget)?
         }
         _ => Item::Value(leaf(r, kind, header, version, offset, budget)?),
     })
@@ -265,23 +319,34 @@ fn fill_array(
 struct DictState<'f> {
     map: &'f mut Dictionary,
     left: &'f mut usize,
-    key: &'f mut Option<Variant>,
+    has_key: &'f mut bool,
     synced: &'f mut bool,
     level: usize,
 }
 
 /// Decodes entries into `d.map` until `d.left` is 0 (returns `None`) or a
-/// key or value opens a container (returned; `d.key` then tells which it is).
+/// key or value opens a container (returned; `d.has_key` then tells which
+/// it is: a value's key waits on `keys`).
 fn fill_dict<'a>(
     r: &mut Reader<'a>,
     version: GodotVersion,
     budget: &mut Budget,
     shapes: &mut Shapes<'a>,
+    keys: &mut Vec<Variant>,
     d: DictState<'_>,
 ) -> Result<Option<Frame>, VariantError> {
     while *d.left > 0 {
         // `new`: the key is known to be absent from `d.map`.
-        let (k, new) = match d.key.take() {
+        let pending = if std::mem::take(d.has_key) {
+            // Pushed with `has_key` set: never absent.
+            let Some(k) = keys.pop() else {
+                return Err(unreachable_frame());
+            };
+            Some(k)
+        } else {
+            None
+        };
+        let (k, new) = match pending {
             Some(k) => (k, false),
             None => {
                 let i = d.map.len();
@@ -327,7 +392,8 @@ fn fill_dict<'a>(
                 *d.left -= 1;
             }
             Item::Open(frame) => {
-                *d.key = Some(k);
+                keys.push(k);
+                *d.has_key = true;
                 return Ok(Some(frame));
             }
         }
@@ -494,23 +560,34 @@ fn leaf(
         Kind::PackedInt32Array => {
             let n = packed_count(r, 4, "PackedInt32Array")?;
             let b = r.take(n * 4, "PackedInt32Array")?;
+            // `as_chunks`: fixed-size chunks, so the copy vectorizes.
             Variant::PackedInt32Array(
-                b.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| i32::from_le_bytes(*c))
                     .collect(),
             )
         }
         Kind::PackedInt64Array => {
             let n = packed_count(r, 8, "PackedInt64Array")?;
             let b = r.take(n * 8, "PackedInt64Array")?;
-            Variant::PackedInt64Array(b.chunks_exact(8).map(le_i64).collect())
+            Variant::PackedInt64Array(
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| i64::from_le_bytes(*c))
+                    .collect(),
+            )
         }
         Kind::PackedFloat32Array => {
             let n = packed_count(r, 4, "PackedFloat32Array")?;
             let b = r.take(n * 4, "PackedFloat32Array")?;
             Variant::PackedFloat32Array(
-                b.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| f32::from_le_bytes(*c))
                     .collect(),
             )
         }
@@ -518,8 +595,10 @@ fn leaf(
             let n = packed_count(r, 8, "PackedFloat64Array")?;
             let b = r.take(n * 8, "PackedFloat64Array")?;
             Variant::PackedFloat64Array(
-                b.chunks_exact(8)
-                    .map(|c| f64::from_bits(le_i64(c) as u64))
+                b.as_chunks()
+                    .0
+                    .iter()
+                    .map(|c| f64::from_le_bytes(*c))
                     .collect(),
             )
         }
@@ -578,12 +657,6 @@ fn leaf(
             });
         }
     })
-}
-
-fn le_i64(c: &[u8]) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(c);
-    i64::from_le_bytes(a)
 }
 
 fn basis(m: &[f32]) -> Basis {

@@ -90,6 +90,7 @@ impl Dictionary {
     }
 
     /// An empty dictionary with room for `n` entries.
+    #[inline]
     pub fn with_capacity(n: usize) -> Dictionary {
         Dictionary {
             repr: Repr::Small(Vec::with_capacity(n)),
@@ -101,6 +102,21 @@ impl Dictionary {
             Repr::Small(e) => e,
             Repr::Large(l) => &l.entries,
         }
+    }
+
+    /// The entries, mutably: only for `Drop` (changing a key would break
+    /// the hash index).
+    fn entries_mut(&mut self) -> &mut Vec<(Variant, Variant)> {
+        match &mut self.repr {
+            Repr::Small(e) => e,
+            Repr::Large(l) => &mut l.entries,
+        }
+    }
+
+    /// Whether nothing is allocated (empty and small, as after
+    /// `take_entries`): dropping it would do nothing.
+    pub(super) fn has_no_allocation(&self) -> bool {
+        matches!(&self.repr, Repr::Small(e) if e.capacity() == 0)
     }
 
     fn position(&self, key: &Variant) -> Option<usize> {
@@ -132,6 +148,7 @@ impl Dictionary {
 
     /// Appends an entry whose key the caller knows is absent (the decoder,
     /// for keys it has already compared).
+    #[inline]
     pub(super) fn push_new(&mut self, key: Variant, value: Variant) {
         debug_assert!(!self.contains_key(&key));
         match &mut self.repr {
@@ -284,11 +301,18 @@ impl fmt::Debug for Dictionary {
 
 impl Drop for Dictionary {
     fn drop(&mut self) {
-        if !self
-            .entries()
-            .iter()
-            .any(|(k, v)| k.has_nested_container() || v.has_nested_container())
-        {
+        // As `Array`'s drop: flat keys and values are emptied in one pass.
+        // Emptying a key in place leaves the hash index stale, which no
+        // lookup sees: the dictionary is being dropped.
+        let mut deep = false;
+        for (k, v) in self.entries_mut() {
+            deep |= k.drop_elements_if_flat() | v.drop_elements_if_flat();
+        }
+        if !deep {
+            for (k, v) in self.take_entries() {
+                k.release();
+                v.release();
+            }
             return;
         }
         let mut stack: Vec<Variant> = Vec::new();

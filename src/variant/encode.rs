@@ -323,7 +323,9 @@ fn write_items<'a>(
     out: &mut Vec<u8>,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     for v in items {
-        if let Some(frame) = write_one(v, version, out)? {
+        if !write_scalar(v, out)
+            && let Some(frame) = write_one(v, version, out)?
+        {
             return Ok(Some(frame));
         }
     }
@@ -344,15 +346,60 @@ fn write_entries<'a>(
         return Ok(Some(frame));
     }
     for (k, v) in entries {
-        if let Some(frame) = write_one(k, version, out)? {
+        if !write_scalar(k, out)
+            && let Some(frame) = write_one(k, version, out)?
+        {
             *pending = Some(v);
             return Ok(Some(frame));
         }
-        if let Some(frame) = write_one(v, version, out)? {
+        if !write_scalar(v, out)
+            && let Some(frame) = write_one(v, version, out)?
+        {
             return Ok(Some(frame));
         }
     }
     Ok(None)
+}
+
+/// The usual game values (ids 2 to 5, the same in Godot 3 and 4), written
+/// inline in the element loops: an int that fits 32 bits, a float exact in
+/// 32 bits, a short `String`, a `Vector2`. Returns `false`, writing nothing,
+/// for anything else (left to [`write_one`], which writes the same bytes).
+#[inline(always)]
+fn write_scalar(value: &Variant, out: &mut Vec<u8>) -> bool {
+    match value {
+        Variant::Int(i) => match i32::try_from(*i) {
+            Ok(small) => {
+                put_pair(out, 2, small.to_le_bytes());
+                true
+            }
+            Err(_) => false,
+        },
+        Variant::Float(f) => {
+            let narrow = *f as f32;
+            if f64::from(narrow) == *f {
+                put_pair(out, 3, narrow.to_le_bytes());
+                true
+            } else {
+                false
+            }
+        }
+        Variant::String(s) => put_short_str(out, 4, s),
+        Variant::Vector2(v) => {
+            put_vector2(out, 5, v);
+            true
+        }
+        _ => false,
+    }
+}
+
+#[inline(always)]
+fn put_vector2(out: &mut Vec<u8>, id: u32, v: &Vector2) {
+    let mut b = [0u8; 12];
+    b[..4].copy_from_slice(&id.to_le_bytes());
+    b[4..8].copy_from_slice(&v.x.to_le_bytes());
+    b[8..].copy_from_slice(&v.y.to_le_bytes());
+    out.extend_from_slice(&b);
 }
 
 fn unsupported(what: &'static str, version: GodotVersion) -> VariantError {
@@ -460,6 +507,7 @@ fn put_i32s(out: &mut Vec<u8>, v: &[i32]) {
 }
 
 /// A header and a 4-byte payload in one 8-byte append.
+#[inline(always)]
 fn put_pair(out: &mut Vec<u8>, id: u32, payload: [u8; 4]) {
     let mut b = [0u8; 8];
     b[..4].copy_from_slice(&id.to_le_bytes());
@@ -471,6 +519,7 @@ fn put_pair(out: &mut Vec<u8>, id: u32, payload: [u8; 4]) {
 /// fixed-size append, cut to length: header, length, up to 24 bytes of
 /// text, zero padding. Returns `false`, writing nothing, for a longer text
 /// or one [`check_text`] must refuse (left to the general path).
+#[inline(always)]
 fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
     const MAX: usize = 24;
     let text = s.as_bytes();
@@ -480,8 +529,17 @@ fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
     let mut b = [0u8; 8 + MAX];
     b[..4].copy_from_slice(&id.to_le_bytes());
     b[4..8].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    // Eight bytes at a time (a NUL found with the classic zero-byte test,
+    // exact as a yes/no answer), then the last 0 to 7 one by one.
+    let (words, tail) = text.as_chunks::<8>();
+    let (slots, _) = b[8..].as_chunks_mut::<8>();
     let mut nul = false;
-    for (d, &c) in b[8..].iter_mut().zip(text) {
+    for (d, w) in slots.iter_mut().zip(words) {
+        *d = *w;
+        let x = u64::from_le_bytes(*w);
+        nul |= x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0;
+    }
+    for (d, &c) in b[8 + words.len() * 8..].iter_mut().zip(tail) {
         *d = c;
         nul |= c == 0;
     }
@@ -535,13 +593,7 @@ fn write_one<'a>(
                 put_str(out, s, version)?;
             }
         }
-        Variant::Vector2(v) => {
-            let mut b = [0u8; 12];
-            b[..4].copy_from_slice(&id.to_le_bytes());
-            b[4..8].copy_from_slice(&v.x.to_le_bytes());
-            b[8..].copy_from_slice(&v.y.to_le_bytes());
-            out.extend_from_slice(&b);
-        }
+        Variant::Vector2(v) => put_vector2(out, id, v),
         Variant::Vector2i(v) => {
             put_u32(out, id);
             put_i32s(out, &[v.x, v.y]);

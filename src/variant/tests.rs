@@ -652,3 +652,67 @@ fn dictionaries_of_one_shape_decode_as_inserted() {
         }
     }
 }
+
+#[test]
+fn short_strings_with_a_nul_anywhere_are_refused_and_others_round_trip() {
+    // The encoder checks short strings eight bytes at a time: every length
+    // and NUL position around the word boundaries, and text whose bytes
+    // (0x01, 0x80 and up) are near the zero-byte test's edge.
+    for len in 1..=40 {
+        for at in 0..len {
+            let mut text = "x".repeat(len);
+            text.replace_range(at..at + 1, "\0");
+            let e = encode(
+                &Variant::from(text.as_str()),
+                GodotVersion::V4,
+                &mut Vec::new(),
+            );
+            assert!(
+                matches!(e, Err(VariantError::Unsupported { .. })),
+                "{len} {at}"
+            );
+        }
+        for filler in ["\u{1}", "\u{80}", "\u{100}", "é", "\u{7f}"] {
+            let text: String = filler.repeat(len).chars().take(len).collect();
+            let v = Variant::from(text.as_str());
+            let mut out = Vec::new();
+            encode(&v, GodotVersion::V4, &mut out).unwrap();
+            let (back, used) = decode(&out, GodotVersion::V4, &Limits::default()).unwrap();
+            assert_eq!((back, used), (v, out.len()), "{len} {filler:?}");
+        }
+    }
+}
+
+#[test]
+fn dropping_mixed_nesting_keeps_every_value_reachable_until_dropped() {
+    // Flat children are emptied by their parent's drop, deeper ones go
+    // through the iterative path: both in one tree, keys included.
+    let flat = vdict! { "a" => 1, "b" => varray![] };
+    let deep = varray![varray![varray![1]], vdict! { "k" => varray![2] }];
+    let mut d = Dictionary::new();
+    d.insert(varray![1, 2], flat.clone());
+    d.insert(deep.clone(), "v");
+    d.insert("x", varray![flat.clone(), deep.clone(), Variant::Nil]);
+    let tree = Variant::Array(
+        varray![Variant::Dictionary(d), flat, deep]
+            .as_array()
+            .unwrap()
+            .clone(),
+    );
+    let copy = tree.clone();
+    assert_eq!(tree, copy);
+    // Container keys and values decode in place (a key waiting for its
+    // value while that value's containers are decoded).
+    let mut out = Vec::new();
+    encode(&tree, GodotVersion::V4, &mut out).unwrap();
+    let (back, used) = decode(&out, GodotVersion::V4, &Limits::default()).unwrap();
+    assert_eq!((&back, used), (&tree, out.len()));
+    drop(back);
+    drop(tree);
+    assert_eq!(
+        copy.at(0)
+            .and_then(|v| v.as_dictionary())
+            .map(Dictionary::len),
+        Some(3)
+    );
+}

@@ -335,17 +335,98 @@ impl Variant {
         self.as_array()?.get(index)
     }
 
-    /// Whether this is a container holding a non-empty container: dropping
-    /// it normally could recurse more than two levels.
+    /// For a container whose elements hold no non-empty container (the
+    /// usual dictionary of a game message): drops its elements now, leaving
+    /// it empty, and returns `false`; dropping them recurses at most one
+    /// level (into empty containers). For a container holding a non-empty
+    /// container: returns `true` and leaves it as is, for the caller's
+    /// iterative drop. Other values: `false`, untouched.
+    ///
+    /// One pass over the elements both checks and drops them, so a parent's
+    /// drop does not scan them again in the child's own `Drop`.
     #[inline]
-    pub(super) fn has_nested_container(&self) -> bool {
+    pub(super) fn drop_elements_if_flat(&mut self) -> bool {
         match self {
-            Variant::Array(a) => a.iter().any(Variant::is_nonempty_container),
-            Variant::Dictionary(d) => d
-                .entries()
-                .iter()
-                .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container()),
-            _ => false,
+            Variant::Array(a) => {
+                if a.iter().any(Variant::is_nonempty_container) {
+                    return true;
+                }
+                a.drain(..).for_each(Variant::release);
+            }
+            Variant::Dictionary(d) => {
+                if d.entries()
+                    .iter()
+                    .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container())
+                {
+                    return true;
+                }
+                for (k, v) in d.take_entries() {
+                    k.release();
+                    v.release();
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Drops this value, skipping the drop glue (a call through a 39-way
+    /// jump table) when it owns no memory: forgetting such a value is
+    /// exactly dropping it. Every value whose type has a `Drop` with an
+    /// effect (an allocation to free) goes through `drop`.
+    #[inline(always)]
+    pub(super) fn release(self) {
+        if self.owns_no_memory() {
+            std::mem::forget(self);
+        } else {
+            drop(self);
+        }
+    }
+
+    /// Whether this value owns no heap memory: scalars, math types stored
+    /// inline, strings of up to 24 bytes (inline `CompactString`s), and
+    /// containers with no allocation (emptied by a parent's drop).
+    #[inline(always)]
+    fn owns_no_memory(&self) -> bool {
+        match self {
+            Variant::String(s) | Variant::StringName(s) => !s.is_heap_allocated(),
+            Variant::Basis(_)
+            | Variant::Transform3D(_)
+            | Variant::Projection(_)
+            | Variant::NodePath(_)
+            | Variant::Signal(_)
+            | Variant::PackedByteArray(_)
+            | Variant::PackedInt32Array(_)
+            | Variant::PackedInt64Array(_)
+            | Variant::PackedFloat32Array(_)
+            | Variant::PackedFloat64Array(_)
+            | Variant::PackedStringArray(_)
+            | Variant::PackedVector2Array(_)
+            | Variant::PackedVector3Array(_)
+            | Variant::PackedColorArray(_)
+            | Variant::PackedVector4Array(_) => false,
+            Variant::Array(a) => a.capacity() == 0,
+            Variant::Dictionary(d) => d.has_no_allocation(),
+            Variant::Nil
+            | Variant::Bool(_)
+            | Variant::Int(_)
+            | Variant::Float(_)
+            | Variant::Vector2(_)
+            | Variant::Vector2i(_)
+            | Variant::Rect2(_)
+            | Variant::Rect2i(_)
+            | Variant::Vector3(_)
+            | Variant::Vector3i(_)
+            | Variant::Transform2D(_)
+            | Variant::Vector4(_)
+            | Variant::Vector4i(_)
+            | Variant::Plane(_)
+            | Variant::Quaternion(_)
+            | Variant::Aabb(_)
+            | Variant::Color(_)
+            | Variant::Rid(_)
+            | Variant::Object(_)
+            | Variant::Callable => true,
         }
     }
 

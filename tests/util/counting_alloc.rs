@@ -11,7 +11,8 @@
 //!
 //! It keeps process-wide totals ([`Totals`]) and, for threads that opt in,
 //! their own figures: [`counted`] (calls and largest single request while a
-//! closure runs) and [`track_this_thread`] / [`tracked_live`] (bytes live
+//! closure runs), [`live_after`] (bytes a closure left allocated on its
+//! thread) and [`track_this_thread`] / [`tracked_live`] (bytes live
 //! from a thread tracked for the rest of its life, such as a server thread).
 //!
 //! The bookkeeping touches only atomics and `const`-initialised
@@ -38,6 +39,8 @@ thread_local! {
     static TRACKING: Cell<bool> = const { Cell::new(false) };
     static COUNT: Cell<usize> = const { Cell::new(0) };
     static LARGEST: Cell<usize> = const { Cell::new(0) };
+    /// Bytes this thread allocated minus those it freed while tracked.
+    static LOCAL_LIVE: Cell<i64> = const { Cell::new(0) };
 }
 
 fn tracking() -> bool {
@@ -52,6 +55,7 @@ fn allocated(size: usize, delta: i64) {
         let _ = COUNT.try_with(|c| c.set(c.get() + 1));
         let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
         TRACKED_LIVE.fetch_add(delta, Relaxed);
+        let _ = LOCAL_LIVE.try_with(|l| l.set(l.get() + delta));
     }
 }
 
@@ -86,6 +90,7 @@ unsafe impl GlobalAlloc for Counting {
         LIVE.fetch_sub(layout.size() as i64, Relaxed);
         if tracking() {
             TRACKED_LIVE.fetch_sub(layout.size() as i64, Relaxed);
+            let _ = LOCAL_LIVE.try_with(|l| l.set(l.get() - layout.size() as i64));
         }
     }
 
@@ -152,6 +157,18 @@ pub fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     let r = f();
     drop(untrack);
     (r, COUNT.with(Cell::get), LARGEST.with(Cell::get))
+}
+
+/// Runs `f` with this thread tracked: `(result, bytes it left allocated)`
+/// (allocated minus freed by this thread while `f` ran; 0 when everything
+/// `f` allocated and dropped was freed).
+pub fn live_after<T>(f: impl FnOnce() -> T) -> (T, i64) {
+    LOCAL_LIVE.with(|l| l.set(0));
+    TRACKING.with(|t| t.set(true));
+    let untrack = Untrack;
+    let r = f();
+    drop(untrack);
+    (r, LOCAL_LIVE.with(Cell::get))
 }
 
 /// Tracks this thread for the rest of its life: what it allocates and frees
