@@ -575,3 +575,154 @@ fn ready_set_ping_pong() {
         }
     }
 }
+
+/// A raw rustls client over a blocking std socket, so the test decides when
+/// the server's reactor runs a pass.
+struct RawClient {
+    tls: lunanet::tls::rustls::ClientConnection,
+    sock: TcpStream,
+}
+
+impl RawClient {
+    fn connect(port: u16, options: &TlsOptions) -> RawClient {
+        let config = options.client_config().unwrap().clone();
+        let name = "localhost".try_into().unwrap();
+        let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_nodelay(true).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        RawClient {
+            tls: lunanet::tls::rustls::ClientConnection::new(config, name).unwrap(),
+            sock,
+        }
+    }
+
+    /// Sends everything rustls has queued in one `write` (one segment on
+    /// loopback, so the server reads it in one pass); returns the length.
+    fn send(&mut self) -> usize {
+        let mut out = Vec::new();
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut out).unwrap();
+        }
+        self.sock.write_all(&out).unwrap();
+        out.len()
+    }
+
+    /// Reads from the socket (never running the server's reactor) until
+    /// `done`; false if that did not happen within `within`.
+    fn read_until(
+        &mut self,
+        within: Duration,
+        mut done: impl FnMut(&mut lunanet::tls::rustls::ClientConnection) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + within;
+        while !done(&mut self.tls) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            match self.tls.read_tls(&mut self.sock) {
+                Ok(0) => return false,
+                Ok(_) => {
+                    self.tls.process_new_packets().unwrap();
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("raw client read: {e}"),
+            }
+        }
+        true
+    }
+}
+
+/// With write coalescing on (the default), the TLS session's own records
+/// must not hold back the application's reply: the server's flight leaves
+/// in the pass that read the ClientHello, and when the pass that reads the
+/// client's Finished plus its first request also makes the server send its
+/// session tickets, the reply `put` right after is still written at once.
+/// Before, the tickets used up the TCP peer's "reply written at once"
+/// allowance and the reply waited for the next reactor pass.
+#[test]
+fn session_records_do_not_hold_back_the_first_reply() {
+    let certs = certs(&["localhost"]);
+    let reactor = Reactor::new().unwrap();
+    let mut server = listen(&reactor);
+    let mut client = RawClient::connect(server.local_port(), &certs.client_options());
+    let hello = client.send();
+
+    // The pass that reads the ClientHello, then `process` once.
+    let mut peer: Option<StreamPeerTls> = None;
+    poll_until(&reactor, "the ClientHello read", || {
+        if peer.is_none()
+            && let Some(tcp) = server.take_connection()
+        {
+            peer = Some(StreamPeerTls::accept_stream(tcp, &certs.server_options()).unwrap());
+        }
+        peer.as_ref()
+            .is_some_and(|p| p.get_stream().unwrap().available_bytes() >= hello)
+    });
+    let mut peer = peer.unwrap();
+    peer.process().unwrap();
+    // No further pass: the flight was written at once.
+    assert!(
+        client.read_until(LONG, |c| !c.is_handshaking()),
+        "the server's handshake flight was not written in the pass that read the ClientHello"
+    );
+
+    // Finished and the first request in one segment.
+    client.tls.writer().write_all(b"ping").unwrap();
+    let sent = client.send();
+    poll_until(&reactor, "Finished and the request read", || {
+        peer.get_stream().unwrap().available_bytes() >= sent
+    });
+    peer.process().unwrap();
+    assert_eq!(peer.status(), TlsStatus::Connected);
+    let mut got = [0u8; 4];
+    peer.get_data(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    peer.put_data(b"pong").unwrap();
+    // Coalescing still applies to the application: a second put in the
+    // same pass is queued for the next pass.
+    peer.put_data(b"later").unwrap();
+    assert!(peer.get_stream().unwrap().pending_write_bytes() > 0);
+
+    // No further pass: the reply (after the tickets) is already sent.
+    let mut reply = Vec::new();
+    let arrived = client.read_until(Duration::from_secs(5), |c| {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = c.reader().read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+        reply.len() >= 4
+    });
+    assert!(
+        arrived,
+        "the reply put after the handshake waited for the next reactor pass (got {reply:?})"
+    );
+    assert_eq!(&reply[..4], b"pong");
+    assert_eq!(reply.len(), 4, "the queued second put left before a pass");
+
+    // The next pass sends the queued put.
+    let mut more = Vec::new();
+    let deadline = Instant::now() + LONG;
+    while more.len() < 5 {
+        assert!(Instant::now() < deadline, "the queued put never left");
+        reactor.poll(Some(Duration::from_millis(10))).unwrap();
+        client.read_until(Duration::from_millis(10), |c| {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = c.reader().read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                more.extend_from_slice(&buf[..n]);
+            }
+            more.len() >= 5
+        });
+    }
+    assert_eq!(more, b"later");
+}

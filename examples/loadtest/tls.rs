@@ -13,8 +13,9 @@
 //! - `pingpong`: `--peers` clients (100) each send 64 B and wait for the echo;
 //!   msgs/s and the server thread's CPU time per message;
 //! - `bulk`: `--bulk-peers` clients (4) keep 256 KiB in flight each; echoed MB/s;
-//! - `handshake`: 16 connections at a time, each a full handshake (client
-//!   resumption disabled), one 1-byte echo, a close_notify; handshakes/s.
+//! - `handshake`: `--handshake-peers` connections at a time (16), each a full
+//!   handshake (client resumption disabled), one 1-byte echo, a
+//!   close_notify; handshakes/s.
 //!
 //! Self-contained (its own flags, servers and client) so the rest of the
 //! loadtest can change independently; `tls_heap` reuses the two servers.
@@ -53,6 +54,10 @@ pub struct TlsArgs {
     /// Bulk clients.
     #[arg(long, default_value_t = 4)]
     pub bulk_peers: usize,
+    /// Handshake clients (connections in flight); 1 measures the latency of
+    /// one handshake after another.
+    #[arg(long, default_value_t = 16)]
+    pub handshake_peers: usize,
     /// Rounds (each runs every server once).
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
@@ -408,7 +413,7 @@ fn drive(
     let peers = match mode {
         TlsMode::Pingpong => args.peers,
         TlsMode::Bulk => args.bulk_peers,
-        _ => 16,
+        _ => args.handshake_peers,
     };
     let msg = [0x5au8; 64];
     let chunk = vec![0xa5u8; 16 * 1024];

@@ -413,6 +413,28 @@ impl Inner {
         result
     }
 
+    /// A write the peer's protocol layer makes on its own rather than the
+    /// application (a TLS session's handshake flight, session tickets,
+    /// alerts, close_notify): `put_partial_data`, written at once when nothing
+    /// is queued ahead (as with `coalesce_writes(false)`), and without using
+    /// the pass's reply allowance (see [`PeerSlot::reply_now`]), so the
+    /// application's reply that follows in the same pass is still written at
+    /// once.
+    #[cfg(feature = "tls")]
+    pub(crate) fn put_session(&mut self, key: Key, data: &[u8]) -> Result<usize, SocketError> {
+        let Inner { slots, sched, .. } = self;
+        let slot = slots.get_mut(key).ok_or(SocketError::SocketInvalid)?;
+        let Kind::Peer(p) = &mut slot.kind else {
+            return Err(SocketError::SocketInvalid);
+        };
+        let mut acts = Actions::NONE;
+        let result = p.conn.put(data, true, false, &mut acts);
+        if acts.has(Actions::RESUME) {
+            sched.schedule_resume(&mut slot.marks, key);
+        }
+        result
+    }
+
     /// `get_data` (`partial == false`, returns the length) / `get_partial_data`.
     #[inline(always)]
     pub(crate) fn get(

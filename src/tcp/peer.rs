@@ -398,6 +398,19 @@ impl StreamPeerTcp {
         self.reactor.inner.borrow_mut().put(self.key, data, partial)
     }
 
+    /// `io::Write::write` for records the TLS session over this peer sends on
+    /// its own (see `Inner::put_session`): at once, without using the pass's
+    /// reply allowance.
+    #[cfg(feature = "tls")]
+    pub(crate) fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let key = self.key.ok_or(SocketError::SocketInvalid)?;
+        match self.reactor.inner.borrow_mut().put_session(key, buf) {
+            Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Fills `buf` completely from the received bytes, or takes nothing.
     ///
     /// # Errors

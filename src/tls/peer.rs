@@ -43,6 +43,20 @@ pub trait TlsTransport: StreamPeer + io::Read + io::Write {
     fn poll_transport(&mut self) -> Result<(), SocketError> {
         Ok(())
     }
+
+    /// Writes records the TLS session sends on its own, not on the
+    /// application's behalf: handshake flights, session tickets, alerts,
+    /// close_notify. Same contract as [`io::Write::write`], which is the
+    /// default. A transport that holds writes back to coalesce them (as
+    /// [`StreamPeerTcp`] does, see `Config::coalesce_writes`) should send
+    /// these at once, since the remote waits for them, and without counting
+    /// them as the application's reply.
+    ///
+    /// # Errors
+    /// As [`io::Write::write`].
+    fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write(buf)
+    }
 }
 
 impl TlsTransport for StreamPeerTcp {
@@ -50,6 +64,15 @@ impl TlsTransport for StreamPeerTcp {
         // Only the poller failing is an error here; a broken peer shows up
         // through its Read/Write.
         self.reactor().poll(Some(Duration::ZERO)).map(|_| ())
+    }
+
+    /// Written at once when nothing is queued ahead, leaving the pass's
+    /// "reply written at once" allowance to the application: a server's
+    /// flight goes out in the pass that read the ClientHello, and the
+    /// session tickets sent when the handshake completes do not push the
+    /// application's first reply to the next pass.
+    fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
+        StreamPeerTcp::write_session(self, buf)
     }
 }
 

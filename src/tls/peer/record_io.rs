@@ -30,13 +30,25 @@ impl<S: TlsTransport> StreamPeerTls<S> {
 
     /// Hands rustls' pending records to the transport until it has none or
     /// the transport refuses more. Returns false if the transport failed.
+    ///
+    /// Outside `Connected` (handshake, closing, failed) what rustls holds is
+    /// the session's own (flights, alerts, close_notify): it goes through
+    /// [`TlsTransport::write_session`]. In `Connected` it is the
+    /// application's data, written as the application's own puts are.
     pub(super) fn flush_tls(&mut self) -> bool {
+        let session = self.status != TlsStatus::Connected || self.closing;
+        self.flush_records(session)
+    }
+
+    /// [`flush_tls`](Self::flush_tls), saying whether the records are the
+    /// session's own (see [`TlsTransport::write_session`]).
+    pub(super) fn flush_records(&mut self, session: bool) -> bool {
         let (Some(conn), Some(stream)) = (self.conn.get_mut().as_mut(), self.stream.as_mut())
         else {
             return true;
         };
         while conn.wants_write() {
-            match conn.write_tls(&mut Gather(stream)) {
+            match conn.write_tls(&mut Gather { stream, session }) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -154,7 +166,11 @@ impl<S: TlsTransport> StreamPeerTls<S> {
                     }
                 }
                 // Handshake replies must go out before rustls wants more.
-                self.flush_tls();
+                // Whatever processing input queued (flights, the tickets
+                // sent as the handshake completes, a key update's answer)
+                // is the session's own: the application's reply to the same
+                // input must still be written at once.
+                self.flush_records(true);
                 n > 0
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
@@ -382,11 +398,26 @@ thread_local! {
 /// `StreamPeerTcp` write one slice per call, which would cost one `send(2)`
 /// per 16 KiB record. This joins up to [`GATHER_MAX`] bytes of consecutive
 /// records into one write (a memory copy is cheaper than a system call).
-struct Gather<'a, S>(&'a mut S);
+/// `session`: the records are the session's own (see
+/// [`TlsTransport::write_session`]).
+struct Gather<'a, S> {
+    stream: &'a mut S,
+    session: bool,
+}
 
-impl<S: io::Write> io::Write for Gather<'_, S> {
+impl<S: TlsTransport> Gather<'_, S> {
+    fn put(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.session {
+            self.stream.write_session(buf)
+        } else {
+            self.stream.write(buf)
+        }
+    }
+}
+
+impl<S: TlsTransport> io::Write for Gather<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        self.put(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -395,7 +426,7 @@ impl<S: io::Write> io::Write for Gather<'_, S> {
             return Ok(0);
         };
         if bufs.len() - first == 1 || bufs[first].len() >= GATHER_MAX {
-            return self.0.write(&bufs[first]);
+            return self.put(&bufs[first]);
         }
         GATHER.with(|g| {
             let mut g = g.borrow_mut();
@@ -407,12 +438,12 @@ impl<S: io::Write> io::Write for Gather<'_, S> {
                 }
                 g.extend_from_slice(&b[..b.len().min(room)]);
             }
-            self.0.write(&g)
+            self.put(&g)
         })
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.stream.flush()
     }
 }
 
