@@ -403,8 +403,8 @@ impl StreamPeerTcp {
     /// reply allowance.
     #[cfg(feature = "tls")]
     pub(crate) fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let key = self.key.ok_or(SocketError::SocketInvalid)?;
-        match self.reactor.inner.borrow_mut().put_session(key, buf) {
+        // `Key::NONE` (no connection) finds nothing: `SocketInvalid`.
+        match self.reactor.inner.borrow_mut().put_session(self.key, buf) {
             Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
             Ok(n) => Ok(n),
             Err(e) => Err(e.into()),
