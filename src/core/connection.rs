@@ -1132,8 +1132,9 @@ mod tests {
         // Blocked: queues without a write call, and only what fits.
         assert_eq!(c.put_vectored(&bufs, false, &mut acts), Ok(0));
         io.accept_writes(100);
-        ready(&mut c, WRITE, Instant::now());
+        let acts = ready(&mut c, WRITE, Instant::now());
         assert_eq!(io.written(), b"abcdefgh");
+        assert!(acts.has(Actions::NOTIFY), "blocked output drained");
         // Coalescing: queued, one write next pass.
         let (mut c, io) = open();
         let mut acts = Actions::NONE;
@@ -1141,8 +1142,9 @@ mod tests {
         assert_eq!(acts, Actions::RESUME);
         assert!(io.written().is_empty());
         io.accept_writes(100);
-        ready(&mut c, RESUME, Instant::now());
+        let acts = ready(&mut c, RESUME, Instant::now());
         assert_eq!(io.written(), b"abcdefghij");
+        assert!(!acts.has(Actions::NOTIFY), "a flush that never waited");
     }
 
     #[test]
