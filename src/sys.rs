@@ -83,6 +83,20 @@ impl Transport for Stream {
     fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
         rustix::net::send(&*self, buf, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
     }
+
+    /// `sendmsg(fd, iov, MSG_NOSIGNAL)`: std's `write_vectored` is `writev`,
+    /// which raises `SIGPIPE` on a reset connection.
+    #[cfg(target_os = "linux")]
+    #[inline(always)]
+    fn send_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        rustix::net::sendmsg(
+            &*self,
+            bufs,
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            rustix::net::SendFlags::NOSIGNAL,
+        )
+        .map_err(io::Error::from)
+    }
 }
 
 /// Registers a connection socket for both directions, once for its lifetime

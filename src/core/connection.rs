@@ -1110,6 +1110,44 @@ mod tests {
     }
 
     #[test]
+    fn put_vectored_writes_at_once_and_queues_the_refused_slices_up_to_the_limit() {
+        let limits = Limits {
+            write_buffer: 6,
+            ..LIMITS
+        };
+        let (mut c, io) = open_with(limits);
+        // The fake writes only the first slice, 2 of its bytes: a short write.
+        io.accept_writes(2);
+        let bufs = [
+            io::IoSlice::new(b"abc"),
+            io::IoSlice::new(b""),
+            io::IoSlice::new(b"defg"),
+            io::IoSlice::new(b"hij"),
+        ];
+        let mut acts = Actions::NONE;
+        assert_eq!(c.put_vectored(&bufs, false, &mut acts), Ok(8));
+        assert_eq!(acts, Actions::NONE, "the writable edge will come");
+        assert_eq!(io.written(), b"ab");
+        assert_eq!(c.io.tx.as_slice(), b"cdefgh", "queued up to the limit");
+        // Blocked: queues without a write call, and only what fits.
+        assert_eq!(c.put_vectored(&bufs, false, &mut acts), Ok(0));
+        io.accept_writes(100);
+        let acts = ready(&mut c, WRITE, Instant::now());
+        assert_eq!(io.written(), b"abcdefgh");
+        assert!(acts.has(Actions::NOTIFY), "blocked output drained");
+        // Coalescing: queued, one write next pass.
+        let (mut c, io) = open();
+        let mut acts = Actions::NONE;
+        assert_eq!(c.put_vectored(&bufs, true, &mut acts), Ok(10));
+        assert_eq!(acts, Actions::RESUME);
+        assert!(io.written().is_empty());
+        io.accept_writes(100);
+        let acts = ready(&mut c, RESUME, Instant::now());
+        assert_eq!(io.written(), b"abcdefghij");
+        assert!(!acts.has(Actions::NOTIFY), "a flush that never waited");
+    }
+
+    #[test]
     fn put_data_is_all_or_nothing_and_partial_takes_what_fits() {
         let limits = Limits {
             write_buffer: 10,

@@ -45,6 +45,12 @@ pub(crate) trait Transport: Read + Write {
     fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write(buf)
     }
+    /// One gathering write, as `Write::write_vectored` (see
+    /// [`recv`](Self::recv)).
+    #[inline(always)]
+    fn send_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored(bufs)
+    }
 }
 
 /// Opens a transport towards one address for a connect attempt: the OS side

@@ -316,6 +316,66 @@ impl Io {
         Ok(written + queued)
     }
 
+    /// [`write_direct`](Self::write_direct) for several slices in one
+    /// gathering system call (`total`: their summed length, not zero). What
+    /// the kernel refuses is queued, up to the queue's room.
+    pub(super) fn write_direct_vectored<W: Transport>(
+        &mut self,
+        io: &mut W,
+        bufs: &[io::IoSlice<'_>],
+        total: usize,
+    ) -> Result<usize, SocketError> {
+        debug_assert!(self.tx.is_empty() && !self.write_blocked);
+        let written = loop {
+            match io.send_vectored(bufs) {
+                Ok(n) if n == total => {
+                    self.stats.bytes_out += n as u64;
+                    self.stats.writes += 1;
+                    return Ok(n);
+                }
+                Ok(0) => {
+                    self.write_error = Some(io::ErrorKind::WriteZero);
+                    return Err(SocketError::ConnectionClosed);
+                }
+                Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    self.stats.writes += 1;
+                    break n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.write_error = Some(e.kind());
+                    return Err(SocketError::from(e));
+                }
+            }
+        };
+        // Short: the send buffer is full; queue the rest, wait for the edge.
+        self.write_blocked = true;
+        Ok(written + self.queue_vectored(bufs, written))
+    }
+
+    /// Queues the bytes of `bufs` after the first `skip`, up to the queue's
+    /// room; returns how many it queued.
+    pub(super) fn queue_vectored(&mut self, bufs: &[io::IoSlice<'_>], mut skip: usize) -> usize {
+        let mut queued = 0;
+        for b in bufs {
+            if skip >= b.len() {
+                skip -= b.len();
+                continue;
+            }
+            let rest = &b[skip..];
+            skip = 0;
+            let take = rest.len().min(self.tx.room());
+            self.tx.push(&rest[..take]);
+            queued += take;
+            if take < rest.len() {
+                break;
+            }
+        }
+        queued
+    }
+
     /// Steady traffic: nothing queued, stalled or pending, so a readable
     /// event is served by one read and nothing else.
     #[inline]

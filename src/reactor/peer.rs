@@ -435,6 +435,36 @@ impl Inner {
         result
     }
 
+    /// `put_partial_data` of the concatenation of `bufs` in one gathering
+    /// write (TLS records): as [`put`](Self::put), or as
+    /// [`put_session`](Self::put_session) when `session`.
+    #[cfg(feature = "tls")]
+    pub(crate) fn put_vectored(
+        &mut self,
+        key: Key,
+        bufs: &[io::IoSlice<'_>],
+        session: bool,
+    ) -> Result<usize, SocketError> {
+        let Inner {
+            slots,
+            sched,
+            config,
+            ..
+        } = self;
+        let slot = slots.get_mut(key).ok_or(SocketError::SocketInvalid)?;
+        let Kind::Peer(p) = &mut slot.kind else {
+            return Err(SocketError::SocketInvalid);
+        };
+        let mut acts = Actions::NONE;
+        let coalesce =
+            !session && config.coalesce_writes && !p.reply_now(sched.pass(), config.read_budget);
+        let result = p.conn.put_vectored(bufs, coalesce, &mut acts);
+        if acts.has(Actions::RESUME) {
+            sched.schedule_resume(&mut slot.marks, key);
+        }
+        result
+    }
+
     /// `get_data` (`partial == false`, returns the length) / `get_partial_data`.
     #[inline(always)]
     pub(crate) fn get(

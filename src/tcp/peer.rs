@@ -411,6 +411,27 @@ impl StreamPeerTcp {
         }
     }
 
+    /// [`write_session`](Self::write_session) (`session`) or `io::Write::write`
+    /// of the concatenation of `bufs`, in one gathering system call when
+    /// written at once (the records of a TLS session).
+    #[cfg(feature = "tls")]
+    pub(crate) fn write_gathered(
+        &mut self,
+        bufs: &[io::IoSlice<'_>],
+        session: bool,
+    ) -> io::Result<usize> {
+        match self
+            .reactor
+            .inner
+            .borrow_mut()
+            .put_vectored(self.key, bufs, session)
+        {
+            Ok(0) if bufs.iter().any(|b| !b.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Fills `buf` completely from the received bytes, or takes nothing.
     ///
     /// # Errors

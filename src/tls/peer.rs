@@ -57,6 +57,16 @@ pub trait TlsTransport: StreamPeer + io::Read + io::Write {
     fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write(buf)
     }
+
+    /// Writes the concatenation of `bufs` (consecutive records) as one
+    /// [`write`](io::Write::write), or one
+    /// [`write_session`](Self::write_session) when `session`. The default
+    /// joins up to 64 KiB of them in a scratch buffer first; a transport
+    /// that can write several buffers at once overrides it.
+    #[doc(hidden)]
+    fn write_gathered(&mut self, bufs: &[io::IoSlice<'_>], session: bool) -> io::Result<usize> {
+        record_io::join_and_write(self, bufs, session)
+    }
 }
 
 impl TlsTransport for StreamPeerTcp {
@@ -73,6 +83,12 @@ impl TlsTransport for StreamPeerTcp {
     /// application's first reply to the next pass.
     fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
         StreamPeerTcp::write_session(self, buf)
+    }
+
+    /// One gathering `sendmsg` when written at once, one copy into the write
+    /// queue otherwise (no scratch buffer in between).
+    fn write_gathered(&mut self, bufs: &[io::IoSlice<'_>], session: bool) -> io::Result<usize> {
+        StreamPeerTcp::write_gathered(self, bufs, session)
     }
 }
 

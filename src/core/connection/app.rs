@@ -93,6 +93,55 @@ impl<S: Transport> Connection<S> {
         result
     }
 
+    /// `put_partial_data` of the concatenation of `bufs`, as [`put`](Self::put)
+    /// decides (written at once or queued), in one gathering write when it is
+    /// written at once: a layer above that holds its output in several
+    /// buffers (TLS records) hands them over without joining them first.
+    pub(crate) fn put_vectored(
+        &mut self,
+        bufs: &[std::io::IoSlice<'_>],
+        coalesce: bool,
+        acts: &mut Actions,
+    ) -> Result<usize, SocketError> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if !coalesce
+            && let Link::Open { sock } = &mut self.link
+            && self.io.tx.is_empty()
+            && !self.io.write_blocked
+        {
+            if total == 0 {
+                return Ok(0);
+            }
+            debug_assert_eq!(self.status, Status::Connected, "an open link is connected");
+            let result = self.io.write_direct_vectored(sock, bufs, total);
+            if self.io.write_error.is_some() {
+                *acts |= Actions::RESUME;
+            }
+            return result;
+        }
+        if !self.can_send() {
+            return Err(match self.status {
+                Status::Error => self.error.unwrap_or(SocketError::ConnectionClosed),
+                _ => SocketError::ConnectionClosed,
+            });
+        }
+        if total == 0 {
+            return Ok(0);
+        }
+        let was_empty = self.io.tx.is_empty();
+        let queued = self.io.queue_vectored(bufs, 0);
+        if coalesce
+            && was_empty
+            && !self.io.tx.is_empty()
+            && !self.io.write_blocked
+            && matches!(self.link, Link::Open { .. })
+        {
+            // Coalescing: one write for everything queued until the next pass.
+            *acts |= Actions::RESUME;
+        }
+        Ok(queued)
+    }
+
     /// `get_data` (`partial == false`: fills `buf` or takes nothing; returns
     /// its length) / `get_partial_data` (takes what is buffered; `Ok(0)` means
     /// "nothing yet", and an error once nothing more can arrive, so a read loop

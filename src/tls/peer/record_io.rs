@@ -385,7 +385,7 @@ impl<S: TlsTransport> StreamPeerTls<S> {
     }
 }
 
-/// Most bytes [`Gather`] joins into one transport write.
+/// Most bytes [`join_and_write`] joins into one transport write.
 const GATHER_MAX: usize = 64 * 1024;
 
 thread_local! {
@@ -394,10 +394,43 @@ thread_local! {
     static GATHER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The default [`TlsTransport::write_gathered`]: joins up to [`GATHER_MAX`]
+/// bytes of `bufs` into one write (a memory copy is cheaper than a system
+/// call) for transports that write one slice per call.
+pub(super) fn join_and_write<S: TlsTransport + ?Sized>(
+    stream: &mut S,
+    bufs: &[io::IoSlice<'_>],
+    session: bool,
+) -> io::Result<usize> {
+    let put = |stream: &mut S, buf: &[u8]| {
+        if session {
+            stream.write_session(buf)
+        } else {
+            stream.write(buf)
+        }
+    };
+    if bufs.len() == 1 || bufs[0].len() >= GATHER_MAX {
+        return put(stream, &bufs[0]);
+    }
+    GATHER.with(|g| {
+        let mut g = g.borrow_mut();
+        g.clear();
+        for b in bufs {
+            let room = GATHER_MAX - g.len();
+            if room == 0 {
+                break;
+            }
+            g.extend_from_slice(&b[..b.len().min(room)]);
+        }
+        put(stream, &g)
+    })
+}
+
 /// rustls hands its queued records to `write_vectored`; transports such as
-/// `StreamPeerTcp` write one slice per call, which would cost one `send(2)`
-/// per 16 KiB record. This joins up to [`GATHER_MAX`] bytes of consecutive
-/// records into one write (a memory copy is cheaper than a system call).
+/// `StreamPeerTcp` write one slice per `write`, which would cost one
+/// `send(2)` per 16 KiB record. Consecutive records go to
+/// [`TlsTransport::write_gathered`] instead: one gathering write for
+/// `StreamPeerTcp`, a joined one for other transports.
 /// `session`: the records are the session's own (see
 /// [`TlsTransport::write_session`]).
 struct Gather<'a, S> {
@@ -425,21 +458,10 @@ impl<S: TlsTransport> io::Write for Gather<'_, S> {
         let Some(first) = first else {
             return Ok(0);
         };
-        if bufs.len() - first == 1 || bufs[first].len() >= GATHER_MAX {
+        if bufs.len() - first == 1 {
             return self.put(&bufs[first]);
         }
-        GATHER.with(|g| {
-            let mut g = g.borrow_mut();
-            g.clear();
-            for b in &bufs[first..] {
-                let room = GATHER_MAX - g.len();
-                if room == 0 {
-                    break;
-                }
-                g.extend_from_slice(&b[..b.len().min(room)]);
-            }
-            self.put(&g)
-        })
+        self.stream.write_gathered(&bufs[first..], self.session)
     }
 
     fn flush(&mut self) -> io::Result<()> {
