@@ -47,6 +47,7 @@ pub(crate) trait Transport: Read + Write {
     }
     /// One gathering write, as `Write::write_vectored` (see
     /// [`recv`](Self::recv)).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // only TLS gathers its records
     #[inline(always)]
     fn send_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         self.write_vectored(bufs)

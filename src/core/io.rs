@@ -319,6 +319,7 @@ impl Io {
     /// [`write_direct`](Self::write_direct) for several slices in one
     /// gathering system call (`total`: their summed length, not zero). What
     /// the kernel refuses is queued, up to the queue's room.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // only TLS gathers its records
     pub(super) fn write_direct_vectored<W: Transport>(
         &mut self,
         io: &mut W,
@@ -357,6 +358,7 @@ impl Io {
 
     /// Queues the bytes of `bufs` after the first `skip`, up to the queue's
     /// room; returns how many it queued.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // only TLS gathers its records
     pub(super) fn queue_vectored(&mut self, bufs: &[io::IoSlice<'_>], mut skip: usize) -> usize {
         let mut queued = 0;
         for b in bufs {

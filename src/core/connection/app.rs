@@ -97,6 +97,7 @@ impl<S: Transport> Connection<S> {
     /// decides (written at once or queued), in one gathering write when it is
     /// written at once: a layer above that holds its output in several
     /// buffers (TLS records) hands them over without joining them first.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))] // only TLS gathers its records
     pub(crate) fn put_vectored(
         &mut self,
         bufs: &[std::io::IoSlice<'_>],
