@@ -394,56 +394,41 @@ impl Inner {
         data: &[u8],
         partial: bool,
     ) -> Result<usize, SocketError> {
-        let Inner {
-            slots,
-            sched,
-            config,
-            ..
-        } = self;
-        let slot = slots.get_mut(key).ok_or(SocketError::SocketInvalid)?;
-        let Kind::Peer(p) = &mut slot.kind else {
-            return Err(SocketError::SocketInvalid);
-        };
-        let mut acts = Actions::NONE;
-        let coalesce = config.coalesce_writes && !p.reply_now(sched.pass(), config.read_budget);
-        let result = p.conn.put(data, partial, coalesce, &mut acts);
-        if acts.has(Actions::RESUME) {
-            sched.schedule_resume(&mut slot.marks, key);
-        }
-        result
-    }
-
-    /// A write the peer's protocol layer makes on its own rather than the
-    /// application (a TLS session's handshake flight, session tickets,
-    /// alerts, close_notify): `put_partial_data`, written at once when nothing
-    /// is queued ahead (as with `coalesce_writes(false)`), and without using
-    /// the pass's reply allowance (see [`PeerSlot::reply_now`]), so the
-    /// application's reply that follows in the same pass is still written at
-    /// once.
-    #[cfg(feature = "tls")]
-    pub(crate) fn put_session(&mut self, key: Key, data: &[u8]) -> Result<usize, SocketError> {
-        let Inner { slots, sched, .. } = self;
-        let slot = slots.get_mut(key).ok_or(SocketError::SocketInvalid)?;
-        let Kind::Peer(p) = &mut slot.kind else {
-            return Err(SocketError::SocketInvalid);
-        };
-        let mut acts = Actions::NONE;
-        let result = p.conn.put(data, true, false, &mut acts);
-        if acts.has(Actions::RESUME) {
-            sched.schedule_resume(&mut slot.marks, key);
-        }
-        result
+        self.write_with(key, false, |conn, coalesce, acts| {
+            conn.put(data, partial, coalesce, acts)
+        })
     }
 
     /// `put_partial_data` of the concatenation of `bufs` in one gathering
-    /// write (TLS records): as [`put`](Self::put), or as
-    /// [`put_session`](Self::put_session) when `session`.
+    /// write (TLS records), as [`put`](Self::put). With `session`, the write
+    /// is one the peer's protocol layer makes on its own rather than the
+    /// application (a TLS session's handshake flight, session tickets,
+    /// alerts, close_notify): written at once when nothing is queued ahead
+    /// (as with `coalesce_writes(false)`), and without using the pass's reply
+    /// allowance (see [`PeerSlot::reply_now`]), so the application's reply
+    /// that follows in the same pass is still written at once.
     #[cfg(feature = "tls")]
     pub(crate) fn put_vectored(
         &mut self,
         key: Key,
         bufs: &[io::IoSlice<'_>],
         session: bool,
+    ) -> Result<usize, SocketError> {
+        self.write_with(key, session, |conn, coalesce, acts| {
+            conn.put_vectored(bufs, coalesce, acts)
+        })
+    }
+
+    /// The one write path of the peer behind `key`: `write` gets its
+    /// connection and whether to coalesce (never for `session` writes; else
+    /// as the config says, unless this put is the pass's reply), and a
+    /// resume is scheduled when the connection asks for one.
+    #[inline(always)]
+    fn write_with(
+        &mut self,
+        key: Key,
+        session: bool,
+        write: impl FnOnce(&mut Connection<Stream>, bool, &mut Actions) -> Result<usize, SocketError>,
     ) -> Result<usize, SocketError> {
         let Inner {
             slots,
@@ -458,7 +443,7 @@ impl Inner {
         let mut acts = Actions::NONE;
         let coalesce =
             !session && config.coalesce_writes && !p.reply_now(sched.pass(), config.read_budget);
-        let result = p.conn.put_vectored(bufs, coalesce, &mut acts);
+        let result = write(&mut p.conn, coalesce, &mut acts);
         if acts.has(Actions::RESUME) {
             sched.schedule_resume(&mut slot.marks, key);
         }

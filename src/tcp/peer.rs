@@ -399,16 +399,11 @@ impl StreamPeerTcp {
     }
 
     /// `io::Write::write` for records the TLS session over this peer sends on
-    /// its own (see `Inner::put_session`): at once, without using the pass's
+    /// its own (see `Inner::put_vectored`): at once, without using the pass's
     /// reply allowance.
     #[cfg(feature = "tls")]
     pub(crate) fn write_session(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // `Key::NONE` (no connection) finds nothing: `SocketInvalid`.
-        match self.reactor.inner.borrow_mut().put_session(self.key, buf) {
-            Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
-            Ok(n) => Ok(n),
-            Err(e) => Err(e.into()),
-        }
+        self.write_gathered(&[io::IoSlice::new(buf)], true)
     }
 
     /// [`write_session`](Self::write_session) (`session`) or `io::Write::write`
@@ -420,6 +415,7 @@ impl StreamPeerTcp {
         bufs: &[io::IoSlice<'_>],
         session: bool,
     ) -> io::Result<usize> {
+        // `Key::NONE` (no connection) finds nothing: `SocketInvalid`.
         match self
             .reactor
             .inner
