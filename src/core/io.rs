@@ -230,28 +230,11 @@ impl Io {
         let mut written = 0;
         if let Some(io) = io {
             debug_assert!(self.tx.is_empty() && !self.write_blocked);
-            loop {
-                match io.send(data) {
-                    Ok(0) => {
-                        self.write_error = Some(io::ErrorKind::WriteZero);
-                        return Err(SocketError::ConnectionClosed);
-                    }
-                    Ok(n) => {
-                        self.stats.bytes_out += n as u64;
-                        self.stats.writes += 1;
-                        written = n;
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // Nothing was accepted. The status changes at the next
-                    // reactor pass, which fails the connection with this error.
-                    Err(e) => {
-                        self.write_error = Some(e.kind());
-                        return Err(SocketError::from(e));
-                    }
+            written = loop {
+                if let Some(n) = self.sent(io.send(data))? {
+                    break n;
                 }
-            }
+            };
             if written < data.len() {
                 self.write_blocked = true;
             }
@@ -259,10 +242,40 @@ impl Io {
         if written == data.len() {
             return Ok(written); // the common case: the kernel took it all
         }
-        let rest = &data[written..];
+        Ok(written + self.queue(&data[written..]))
+    }
+
+    /// Accounts for one send's outcome: `Ok(Some(n))`, the bytes the kernel
+    /// took (0: it would block); `Ok(None)`, interrupted, send again; `Err`,
+    /// nothing was accepted and the connection failed (the status changes at
+    /// the next reactor pass, which fails it with the recorded error).
+    #[inline(always)]
+    fn sent(&mut self, outcome: io::Result<usize>) -> Result<Option<usize>, SocketError> {
+        match outcome {
+            Ok(0) => {
+                self.write_error = Some(io::ErrorKind::WriteZero);
+                Err(SocketError::ConnectionClosed)
+            }
+            Ok(n) => {
+                self.stats.bytes_out += n as u64;
+                self.stats.writes += 1;
+                Ok(Some(n))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Some(0)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => {
+                self.write_error = Some(e.kind());
+                Err(SocketError::from(e))
+            }
+        }
+    }
+
+    /// Queues as much of `rest` as the queue has room for; returns how much.
+    #[inline]
+    fn queue(&mut self, rest: &[u8]) -> usize {
         let queued = rest.len().min(self.tx.room());
         self.tx.push(&rest[..queued]);
-        Ok(written + queued)
+        queued
     }
 
     /// The direct write of `put` when nothing is queued ahead: the kernel
@@ -291,29 +304,12 @@ impl Io {
         io: &mut W,
         data: &[u8],
     ) -> Result<usize, SocketError> {
-        let written = match outcome {
-            Ok(0) => {
-                self.write_error = Some(io::ErrorKind::WriteZero);
-                return Err(SocketError::ConnectionClosed);
-            }
-            Ok(n) => {
-                self.stats.bytes_out += n as u64;
-                self.stats.writes += 1;
-                n
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return self.put(Some(io), data),
-            Err(e) => {
-                self.write_error = Some(e.kind());
-                return Err(SocketError::from(e));
-            }
+        let Some(written) = self.sent(outcome)? else {
+            return self.put(Some(io), data); // interrupted: send again
         };
         // Short: the send buffer is full; queue the rest, wait for the edge.
         self.write_blocked = true;
-        let rest = &data[written..];
-        let queued = rest.len().min(self.tx.room());
-        self.tx.push(&rest[..queued]);
-        Ok(written + queued)
+        Ok(written + self.queue(&data[written..]))
     }
 
     /// [`write_direct`](Self::write_direct) for several slices in one
@@ -328,29 +324,13 @@ impl Io {
     ) -> Result<usize, SocketError> {
         debug_assert!(self.tx.is_empty() && !self.write_blocked);
         let written = loop {
-            match io.send_vectored(bufs) {
-                Ok(n) if n == total => {
-                    self.stats.bytes_out += n as u64;
-                    self.stats.writes += 1;
-                    return Ok(n);
-                }
-                Ok(0) => {
-                    self.write_error = Some(io::ErrorKind::WriteZero);
-                    return Err(SocketError::ConnectionClosed);
-                }
-                Ok(n) => {
-                    self.stats.bytes_out += n as u64;
-                    self.stats.writes += 1;
-                    break n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.write_error = Some(e.kind());
-                    return Err(SocketError::from(e));
-                }
+            if let Some(n) = self.sent(io.send_vectored(bufs))? {
+                break n;
             }
         };
+        if written == total {
+            return Ok(written);
+        }
         // Short: the send buffer is full; queue the rest, wait for the edge.
         self.write_blocked = true;
         Ok(written + self.queue_vectored(bufs, written))
@@ -368,8 +348,7 @@ impl Io {
             }
             let rest = &b[skip..];
             skip = 0;
-            let take = rest.len().min(self.tx.room());
-            self.tx.push(&rest[..take]);
+            let take = self.queue(rest);
             queued += take;
             if take < rest.len() {
                 break;

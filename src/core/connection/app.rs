@@ -68,10 +68,7 @@ impl<S: Transport> Connection<S> {
             return result;
         }
         if !self.can_send() {
-            return Err(match self.status {
-                Status::Error => self.error.unwrap_or(SocketError::ConnectionClosed),
-                _ => SocketError::ConnectionClosed,
-            });
+            return Err(self.send_refusal());
         }
         if data.is_empty() {
             return Ok(0);
@@ -81,15 +78,7 @@ impl<S: Transport> Connection<S> {
         }
         let was_empty = self.io.tx.is_empty();
         let result = self.io.put::<S>(None, data);
-        if coalesce
-            && was_empty
-            && !self.io.tx.is_empty()
-            && !self.io.write_blocked
-            && matches!(self.link, Link::Open { .. })
-        {
-            // Coalescing: one write for everything queued until the next pass.
-            *acts |= Actions::RESUME;
-        }
+        self.after_queueing(coalesce, was_empty, acts);
         result
     }
 
@@ -121,26 +110,37 @@ impl<S: Transport> Connection<S> {
             return result;
         }
         if !self.can_send() {
-            return Err(match self.status {
-                Status::Error => self.error.unwrap_or(SocketError::ConnectionClosed),
-                _ => SocketError::ConnectionClosed,
-            });
+            return Err(self.send_refusal());
         }
         if total == 0 {
             return Ok(0);
         }
         let was_empty = self.io.tx.is_empty();
         let queued = self.io.queue_vectored(bufs, 0);
+        self.after_queueing(coalesce, was_empty, acts);
+        Ok(queued)
+    }
+
+    /// Why a put is refused once the connection cannot send.
+    fn send_refusal(&self) -> SocketError {
+        match self.status {
+            Status::Error => self.error.unwrap_or(SocketError::ConnectionClosed),
+            _ => SocketError::ConnectionClosed,
+        }
+    }
+
+    /// After a put queued its bytes: when coalescing made the queue
+    /// non-empty, one write for everything queued is due at the next pass.
+    #[inline]
+    fn after_queueing(&self, coalesce: bool, was_empty: bool, acts: &mut Actions) {
         if coalesce
             && was_empty
             && !self.io.tx.is_empty()
             && !self.io.write_blocked
             && matches!(self.link, Link::Open { .. })
         {
-            // Coalescing: one write for everything queued until the next pass.
             *acts |= Actions::RESUME;
         }
-        Ok(queued)
     }
 
     /// `get_data` (`partial == false`: fills `buf` or takes nothing; returns
