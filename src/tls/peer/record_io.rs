@@ -402,15 +402,8 @@ pub(super) fn join_and_write<S: TlsTransport + ?Sized>(
     bufs: &[io::IoSlice<'_>],
     session: bool,
 ) -> io::Result<usize> {
-    let put = |stream: &mut S, buf: &[u8]| {
-        if session {
-            stream.write_session(buf)
-        } else {
-            stream.write(buf)
-        }
-    };
     if bufs.len() == 1 || bufs[0].len() >= GATHER_MAX {
-        return put(stream, &bufs[0]);
+        return write_one(stream, &bufs[0], session);
     }
     GATHER.with(|g| {
         let mut g = g.borrow_mut();
@@ -422,8 +415,22 @@ pub(super) fn join_and_write<S: TlsTransport + ?Sized>(
             }
             g.extend_from_slice(&b[..b.len().min(room)]);
         }
-        put(stream, &g)
+        write_one(stream, &g, session)
     })
+}
+
+/// One record (or joined records) to the transport: the session's own
+/// ([`TlsTransport::write_session`]) or the application's (`write`).
+fn write_one<S: TlsTransport + ?Sized>(
+    stream: &mut S,
+    buf: &[u8],
+    session: bool,
+) -> io::Result<usize> {
+    if session {
+        stream.write_session(buf)
+    } else {
+        stream.write(buf)
+    }
 }
 
 /// rustls hands its queued records to `write_vectored`; transports such as
@@ -438,19 +445,9 @@ struct Gather<'a, S> {
     session: bool,
 }
 
-impl<S: TlsTransport> Gather<'_, S> {
-    fn put(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.session {
-            self.stream.write_session(buf)
-        } else {
-            self.stream.write(buf)
-        }
-    }
-}
-
 impl<S: TlsTransport> io::Write for Gather<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.put(buf)
+        write_one(self.stream, buf, self.session)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -459,7 +456,7 @@ impl<S: TlsTransport> io::Write for Gather<'_, S> {
             return Ok(0);
         };
         if bufs.len() - first == 1 {
-            return self.put(&bufs[first]);
+            return write_one(self.stream, &bufs[first], self.session);
         }
         self.stream.write_gathered(&bufs[first..], self.session)
     }
