@@ -230,17 +230,35 @@ fn open_array(
     offset: usize,
     budget: &mut Budget,
 ) -> Result<Item, VariantError> {
-    let count = container_count(r)?;
+    // Every element takes at least 4 bytes (a header) and is one value.
+    let count = checked_count(r, 4, 1, "Array elements", offset, budget)?;
     if count == 0 {
         return Ok(Item::Value(Variant::Array(Array::new())));
     }
-    // Every element takes at least 4 bytes.
-    r.check(count.saturating_mul(4), "Array elements")?;
-    budget.reserve(count, offset)?;
     Ok(Item::Open(Frame::Array {
         items: Array::with_capacity(count.min(MAX_PREALLOC)),
         left: count,
     }))
+}
+
+/// A container's count, checked against the bytes present (`min_bytes` per
+/// element) and charged to the budget (`values` per element) before anything
+/// is allocated for it. An empty container is checked and charged nothing.
+#[inline(always)]
+fn checked_count(
+    r: &mut Reader<'_>,
+    min_bytes: usize,
+    values: usize,
+    what: &'static str,
+    offset: usize,
+    budget: &mut Budget,
+) -> Result<usize, VariantError> {
+    let count = container_count(r)?;
+    if count > 0 {
+        r.check(count.saturating_mul(min_bytes), what)?;
+        budget.reserve(count.saturating_mul(values), offset)?;
+    }
+    Ok(count)
 }
 
 /// A `Dictionary` after its header (and any type blocks), as [`open_array`].
@@ -250,13 +268,11 @@ fn open_dictionary(
     offset: usize,
     budget: &mut Budget,
 ) -> Result<Item, VariantError> {
-    let count = container_count(r)?;
+    // Every entry takes at least 8 bytes (two headers) and is two values.
+    let count = checked_count(r, 8, 2, "Dictionary entries", offset, budget)?;
     if count == 0 {
         return Ok(Item::Value(Variant::Dictionary(Dictionary::new())));
     }
-    // Every entry takes at least 8 bytes (two headers).
-    r.check(count.saturating_mul(8), "Dictionary entries")?;
-    budget.reserve(count.saturating_mul(2), offset)?;
     Ok(Item::Open(Frame::Dict {
         map: Dictionary::with_capacity(count.min(MAX_PREALLOC)),
         left: count,
