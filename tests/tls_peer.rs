@@ -635,6 +635,21 @@ impl RawClient {
         }
         true
     }
+
+    /// [`read_until`](Self::read_until) `out` holds at least `want` bytes of
+    /// the server's plaintext.
+    fn read_plaintext(&mut self, within: Duration, out: &mut Vec<u8>, want: usize) -> bool {
+        self.read_until(within, |c| {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = c.reader().read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            out.len() >= want
+        })
+    }
 }
 
 /// With write coalescing on (the default), the TLS session's own records
@@ -690,16 +705,7 @@ fn session_records_do_not_hold_back_the_first_reply() {
 
     // No further pass: the reply (after the tickets) is already sent.
     let mut reply = Vec::new();
-    let arrived = client.read_until(Duration::from_secs(5), |c| {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = c.reader().read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            reply.extend_from_slice(&buf[..n]);
-        }
-        reply.len() >= 4
-    });
+    let arrived = client.read_plaintext(Duration::from_secs(5), &mut reply, 4);
     assert!(
         arrived,
         "the reply put after the handshake waited for the next reactor pass (got {reply:?})"
@@ -713,16 +719,7 @@ fn session_records_do_not_hold_back_the_first_reply() {
     while more.len() < 5 {
         assert!(Instant::now() < deadline, "the queued put never left");
         reactor.poll(Some(Duration::from_millis(10))).unwrap();
-        client.read_until(Duration::from_millis(10), |c| {
-            let mut buf = [0u8; 64];
-            while let Ok(n) = c.reader().read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                more.extend_from_slice(&buf[..n]);
-            }
-            more.len() >= 5
-        });
+        client.read_plaintext(Duration::from_millis(10), &mut more, 5);
     }
     assert_eq!(more, b"later");
 }
