@@ -212,6 +212,9 @@ fn item(
             Ok(Item::Value(Variant::String(s)))
         }
         5 => Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
+        // PackedInt32Array (Godot 3's PoolIntArray): inventories, ids.
+        30 if version == GodotVersion::V4 => Ok(Item::Value(packed_i32s(r)?)),
+        21 if version == GodotVersion::V3 => Ok(Item::Value(packed_i32s(r)?)),
         // Untyped containers (no flag: what every Godot sends unless a
         // typed container is encoded).
         27 if version == GodotVersion::V4 => open_dictionary(r, offset, budget),
@@ -349,72 +352,88 @@ fn fill_dict<'a>(
     budget: &mut Budget,
     shapes: &mut Shapes<'a>,
     keys: &mut Vec<Variant>,
-    d: DictState<'_>,
+    mut d: DictState<'_>,
 ) -> Result<Option<Frame>, VariantError> {
+    // A key that was a container (rare) waits for its value: decoded first,
+    // so the loop below only ever starts an entry with its key.
+    if std::mem::take(d.has_key) {
+        // Pushed with `has_key` set: never absent.
+        let Some(k) = keys.pop() else {
+            return Err(unreachable_frame());
+        };
+        if let Some(frame) = entry_value(r, version, budget, keys, &mut d, k, false)? {
+            return Ok(Some(frame));
+        }
+    }
     while *d.left > 0 {
+        let i = d.map.len();
+        let rest = r.buf.get(r.pos..).unwrap_or_default();
         // `new`: the key is known to be absent from `d.map`.
-        let pending = if std::mem::take(d.has_key) {
-            // Pushed with `has_key` set: never absent.
-            let Some(k) = keys.pop() else {
-                return Err(unreachable_frame());
-            };
-            Some(k)
-        } else {
-            None
-        };
-        let (k, new) = match pending {
-            Some(k) => (k, false),
+        let (k, new) = match shapes.matching(d.level, i, rest).filter(|_| *d.synced) {
+            Some((k, n)) => {
+                r.pos += n;
+                (k.clone(), true)
+            }
             None => {
-                let i = d.map.len();
-                let rest = r.buf.get(r.pos..).unwrap_or_default();
-                match shapes.matching(d.level, i, rest).filter(|_| *d.synced) {
-                    Some((k, n)) => {
-                        r.pos += n;
-                        (k.clone(), true)
-                    }
-                    None => {
-                        let start = r.pos;
-                        let k = match item(r, version, budget)? {
-                            Item::Value(k) => k,
-                            Item::Open(frame) => {
-                                if std::mem::take(d.synced) {
-                                    shapes.forget(d.level, i);
-                                }
-                                return Ok(Some(frame));
-                            }
-                        };
-                        let raw = r.buf.get(start..r.pos);
-                        let new = *d.synced && !d.map.contains_key(&k);
-                        if new && raw.is_some_and(|raw| shapes.record(d.level, i, raw, &k)) {
-                            (k, true)
-                        } else {
-                            if std::mem::take(d.synced) {
-                                shapes.forget(d.level, i);
-                            }
-                            (k, new)
+                let start = r.pos;
+                let k = match item(r, version, budget)? {
+                    Item::Value(k) => k,
+                    Item::Open(frame) => {
+                        if std::mem::take(d.synced) {
+                            shapes.forget(d.level, i);
                         }
+                        return Ok(Some(frame));
                     }
+                };
+                let raw = r.buf.get(start..r.pos);
+                let new = *d.synced && !d.map.contains_key(&k);
+                if new && raw.is_some_and(|raw| shapes.record(d.level, i, raw, &k)) {
+                    (k, true)
+                } else {
+                    if std::mem::take(d.synced) {
+                        shapes.forget(d.level, i);
+                    }
+                    (k, new)
                 }
             }
         };
-        match item(r, version, budget)? {
-            Item::Value(v) => {
-                if new {
-                    d.map.push_new(k, v);
-                } else {
-                    // A repeated key overwrites, as Godot's `d[k] = v`.
-                    d.map.insert(k, v);
-                }
-                *d.left -= 1;
-            }
-            Item::Open(frame) => {
-                keys.push(k);
-                *d.has_key = true;
-                return Ok(Some(frame));
-            }
+        if let Some(frame) = entry_value(r, version, budget, keys, &mut d, k, new)? {
+            return Ok(Some(frame));
         }
     }
     Ok(None)
+}
+
+/// Decodes the value for key `k` (`new`: known absent from the map) and
+/// adds the entry; a container value is returned open, `k` waiting on
+/// `keys` for it.
+#[inline(always)]
+fn entry_value(
+    r: &mut Reader<'_>,
+    version: GodotVersion,
+    budget: &mut Budget,
+    keys: &mut Vec<Variant>,
+    d: &mut DictState<'_>,
+    k: Variant,
+    new: bool,
+) -> Result<Option<Frame>, VariantError> {
+    match item(r, version, budget)? {
+        Item::Value(v) => {
+            if new {
+                d.map.push_new(k, v);
+            } else {
+                // A repeated key overwrites, as Godot's `d[k] = v`.
+                d.map.insert(k, v);
+            }
+            *d.left -= 1;
+            Ok(None)
+        }
+        Item::Open(frame) => {
+            keys.push(k);
+            *d.has_key = true;
+            Ok(Some(frame))
+        }
+    }
 }
 
 /// The stack was checked non-empty just above; reported as an error rather
@@ -573,18 +592,7 @@ fn leaf(
             r.pos += (4 - n % 4) % 4;
             Variant::PackedByteArray(bytes)
         }
-        Kind::PackedInt32Array => {
-            let n = packed_count(r, 4, "PackedInt32Array")?;
-            let b = r.take(n * 4, "PackedInt32Array")?;
-            // `as_chunks`: fixed-size chunks, so the copy vectorizes.
-            Variant::PackedInt32Array(
-                b.as_chunks()
-                    .0
-                    .iter()
-                    .map(|c| i32::from_le_bytes(*c))
-                    .collect(),
-            )
-        }
+        Kind::PackedInt32Array => packed_i32s(r)?,
         Kind::PackedInt64Array => {
             let n = packed_count(r, 8, "PackedInt64Array")?;
             let b = r.take(n * 8, "PackedInt64Array")?;
@@ -673,6 +681,22 @@ fn leaf(
             });
         }
     })
+}
+
+/// A `PackedInt32Array` after its header (read inline by [`item`]: the
+/// usual inventory or id list).
+#[inline(always)]
+fn packed_i32s(r: &mut Reader<'_>) -> Result<Variant, VariantError> {
+    let n = packed_count(r, 4, "PackedInt32Array")?;
+    let b = r.take(n * 4, "PackedInt32Array")?;
+    // `as_chunks`: fixed-size chunks, so the copy vectorizes.
+    Ok(Variant::PackedInt32Array(
+        b.as_chunks()
+            .0
+            .iter()
+            .map(|c| i32::from_le_bytes(*c))
+            .collect(),
+    ))
 }
 
 fn basis(m: &[f32]) -> Basis {

@@ -159,10 +159,7 @@ impl<'a> Reader<'a> {
                 offset,
             })?;
         let bytes = self.take(padded, "string")?;
-        let mut text = &bytes[..len];
-        if let Some(nul) = text.iter().position(|&b| b == 0) {
-            text = &text[..nul];
-        }
+        let text = cut_at_nul(&bytes[..len]);
         let text = text.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(text);
         match std::str::from_utf8(text) {
             Ok(s) => Ok(s),
@@ -188,5 +185,26 @@ impl<'a> Reader<'a> {
     pub(super) fn color(&mut self) -> Result<Color, VariantError> {
         let [r, g, b, a] = self.reals(false, "Color")?;
         Ok(Color { r, g, b, a })
+    }
+}
+
+/// `text` up to its first NUL (Godot's decoder stops there). The usual
+/// short string (a name, a key) is checked eight bytes at a time, with the
+/// classic zero-byte test, before any byte-by-byte search.
+#[inline(always)]
+fn cut_at_nul(text: &[u8]) -> &[u8] {
+    if text.len() <= 32 {
+        let (words, tail) = text.as_chunks::<8>();
+        let nul_word = words.iter().any(|w| {
+            let x = u64::from_le_bytes(*w);
+            x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0
+        });
+        if !nul_word && !tail.contains(&0) {
+            return text;
+        }
+    }
+    match text.iter().position(|&b| b == 0) {
+        Some(nul) => &text[..nul],
+        None => text,
     }
 }
