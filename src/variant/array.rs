@@ -93,52 +93,50 @@ impl<'a> IntoIterator for &'a Array {
     }
 }
 
-/// Moves the nested non-empty containers of `v` onto `stack`, emptying them,
-/// so that dropping `v` afterwards does not recurse.
-pub(super) fn detach_children(v: &mut Variant, stack: &mut Vec<Variant>) {
-    match v {
+/// Drops `v` without recursing into nested containers: a container's
+/// elements are dropped here and any non-empty container among them is
+/// moved onto `stack` (emptied the same way by [`drain_stack`]), so no
+/// `Drop` ever goes more than one level deep, whatever the nesting.
+///
+/// One pass over the elements both checks and drops them: the usual array
+/// of flat dictionaries is walked once, and values that own no memory
+/// (scalars, inline strings, emptied containers) are forgotten rather than
+/// sent through the drop glue (see [`Variant::release`]).
+#[inline]
+pub(super) fn drop_flat(mut v: Variant, stack: &mut Vec<Variant>) {
+    match &mut v {
         Variant::Array(a) => {
-            for child in a.items.iter_mut() {
-                if child.is_nonempty_container() {
-                    stack.push(std::mem::take(child));
-                }
+            for child in std::mem::take(&mut a.items) {
+                child.dispose(stack);
             }
         }
         Variant::Dictionary(d) => {
-            for (k, mut val) in d.take_entries() {
-                if k.is_nonempty_container() {
-                    stack.push(k);
-                }
-                if val.is_nonempty_container() {
-                    stack.push(std::mem::take(&mut val));
-                }
+            for (k, val) in d.take_entries() {
+                k.dispose(stack);
+                val.dispose(stack);
             }
         }
         _ => {}
+    }
+    v.release();
+}
+
+/// Drops the containers left on `stack` by [`drop_flat`], and theirs.
+pub(super) fn drain_stack(stack: &mut Vec<Variant>) {
+    while let Some(v) = stack.pop() {
+        drop_flat(v, stack);
     }
 }
 
 impl Drop for Array {
     fn drop(&mut self) {
-        // Shallow values (the common case: at most two more levels, e.g. an
-        // array of flat dictionaries) drop here, allocating nothing: each
-        // child container is checked and emptied in one pass.
-        let mut deep = false;
-        for child in self.items.iter_mut() {
-            deep |= child.drop_elements_if_flat();
-        }
-        if !deep {
-            self.items.drain(..).for_each(Variant::release);
-            return;
-        }
+        // Children are dropped flat (their own elements here, in the same
+        // pass); anything deeper waits on `stack`, which allocates only
+        // for a tree at least three levels deep.
         let mut stack: Vec<Variant> = Vec::new();
-        for child in self.items.iter_mut() {
-            if child.is_nonempty_container() {
-                stack.push(std::mem::take(child));
-            }
+        for child in std::mem::take(&mut self.items) {
+            drop_flat(child, &mut stack);
         }
-        while let Some(mut v) = stack.pop() {
-            detach_children(&mut v, &mut stack);
-        }
+        drain_stack(&mut stack);
     }
 }

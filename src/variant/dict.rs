@@ -3,7 +3,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use super::array::detach_children;
+use super::array::{drain_stack, drop_flat};
 use super::*;
 
 /// Godot `Dictionary`: keys and values of any type, in insertion order (the
@@ -101,15 +101,6 @@ impl Dictionary {
         match &self.repr {
             Repr::Small(e) => e,
             Repr::Large(l) => &l.entries,
-        }
-    }
-
-    /// The entries, mutably: only for `Drop` (changing a key would break
-    /// the hash index).
-    fn entries_mut(&mut self) -> &mut Vec<(Variant, Variant)> {
-        match &mut self.repr {
-            Repr::Small(e) => e,
-            Repr::Large(l) => &mut l.entries,
         }
     }
 
@@ -301,32 +292,14 @@ impl fmt::Debug for Dictionary {
 
 impl Drop for Dictionary {
     fn drop(&mut self) {
-        // As `Array`'s drop: flat keys and values are emptied in one pass.
-        // Emptying a key in place leaves the hash index stale, which no
-        // lookup sees: the dictionary is being dropped.
-        let mut deep = false;
-        for (k, v) in self.entries_mut() {
-            deep |= k.drop_elements_if_flat() | v.drop_elements_if_flat();
-        }
-        if !deep {
-            for (k, v) in self.take_entries() {
-                k.release();
-                v.release();
-            }
-            return;
-        }
+        // As `Array`'s drop: keys and values dropped flat, deeper
+        // containers iteratively.
         let mut stack: Vec<Variant> = Vec::new();
-        for (k, mut v) in self.take_entries() {
-            if k.is_nonempty_container() {
-                stack.push(k);
-            }
-            if v.is_nonempty_container() {
-                stack.push(std::mem::take(&mut v));
-            }
+        for (k, v) in self.take_entries() {
+            drop_flat(k, &mut stack);
+            drop_flat(v, &mut stack);
         }
-        while let Some(mut v) = stack.pop() {
-            detach_children(&mut v, &mut stack);
-        }
+        drain_stack(&mut stack);
     }
 }
 

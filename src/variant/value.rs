@@ -335,39 +335,16 @@ impl Variant {
         self.as_array()?.get(index)
     }
 
-    /// For a container whose elements hold no non-empty container (the
-    /// usual dictionary of a game message): drops its elements now, leaving
-    /// it empty, and returns `false`; dropping them recurses at most one
-    /// level (into empty containers). For a container holding a non-empty
-    /// container: returns `true` and leaves it as is, for the caller's
-    /// iterative drop. Other values: `false`, untouched.
-    ///
-    /// One pass over the elements both checks and drops them, so a parent's
-    /// drop does not scan them again in the child's own `Drop`.
-    #[inline]
-    pub(super) fn drop_elements_if_flat(&mut self) -> bool {
-        match self {
-            Variant::Array(a) => {
-                if a.iter().any(Variant::is_nonempty_container) {
-                    return true;
-                }
-                a.drain(..).for_each(Variant::release);
-            }
-            Variant::Dictionary(d) => {
-                if d.entries()
-                    .iter()
-                    .any(|(k, v)| k.is_nonempty_container() || v.is_nonempty_container())
-                {
-                    return true;
-                }
-                for (k, v) in d.take_entries() {
-                    k.release();
-                    v.release();
-                }
-            }
-            _ => {}
+    /// Drops this value now, unless it is a non-empty container: that
+    /// goes onto `stack`, for [`array::drain_stack`](super::array) to empty
+    /// without recursion.
+    #[inline(always)]
+    pub(super) fn dispose(self, stack: &mut Vec<Variant>) {
+        if self.is_nonempty_container() {
+            stack.push(self);
+        } else {
+            self.release();
         }
-        false
     }
 
     /// Drops this value, skipping the drop glue (a call through a 39-way
