@@ -372,7 +372,13 @@ fn fill_dict<'a>(
         let (k, new) = match shapes.matching(d.level, i, rest).filter(|_| *d.synced) {
             Some((k, n)) => {
                 r.pos += n;
-                (k.clone(), true)
+                // The usual key, a string, cloned without the 39-way
+                // `Clone` dispatch.
+                let k = match k {
+                    Variant::String(s) => Variant::String(s.clone()),
+                    other => other.clone(),
+                };
+                (k, true)
             }
             None => {
                 let start = r.pos;

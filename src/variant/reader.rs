@@ -167,9 +167,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub(super) fn vector2(&mut self, wide: bool) -> Result<Vector2, VariantError> {
-        let [x, y] = self.reals(wide, "Vector2")?;
-        Ok(Vector2 { x, y })
+        if wide {
+            let [x, y] = self.reals(wide, "Vector2")?;
+            return Ok(Vector2 { x, y });
+        }
+        // The usual 32-bit one: one read of eight bytes (the same check and
+        // error as `reals`).
+        let [x0, x1, x2, x3, y0, y1, y2, y3] = self.array::<8>("Vector2")?;
+        Ok(Vector2 {
+            x: f32::from_le_bytes([x0, x1, x2, x3]),
+            y: f32::from_le_bytes([y0, y1, y2, y3]),
+        })
     }
 
     pub(super) fn vector3(&mut self, wide: bool) -> Result<Vector3, VariantError> {

@@ -37,13 +37,7 @@ impl<'a> Shapes<'a> {
     ) -> Option<(&Variant, usize)> {
         let (raw, key) = self.levels.get(level)?.get(i)?;
         let head = input.get(..raw.len())?;
-        // Four bytes at a time (every encoded key is a multiple of 4 bytes,
-        // see `record`): for these short keys, cheaper than calling memcmp.
-        let same = head
-            .chunks_exact(4)
-            .zip(raw.chunks_exact(4))
-            .all(|(a, b)| a == b);
-        same.then_some((key, raw.len()))
+        same_words(head, raw).then_some((key, raw.len()))
     }
 
     /// Remembers `key` (encoded as `raw`) as key `i` at `level`, forgetting
@@ -84,4 +78,14 @@ impl<'a> Shapes<'a> {
             keys.truncate(i);
         }
     }
+}
+
+/// `a == b` for two slices of the same length, a multiple of 4 (every
+/// encoded key, see `record`): eight bytes at a time and a last four, as
+/// fixed-size compares; for these short keys cheaper than calling `memcmp`.
+#[inline(always)]
+fn same_words(a: &[u8], b: &[u8]) -> bool {
+    let (aw, at) = a.as_chunks::<8>();
+    let (bw, bt) = b.as_chunks::<8>();
+    aw.iter().zip(bw).all(|(x, y)| x == y) && at.first_chunk::<4>() == bt.first_chunk::<4>()
 }
