@@ -3,7 +3,7 @@
 
 use super::encode::{FLAG_64, Kind};
 use super::reader::Reader;
-use super::shapes::Shapes;
+use super::shapes::{Shapes, matching_in};
 use super::{
     Aabb, Array, Basis, CompactString, Dictionary, GodotVersion, Limits, NodePath, Plane,
     Projection, Quaternion, Rect2, Rect2i, Signal, Transform2D, Transform3D, Variant, VariantError,
@@ -365,6 +365,9 @@ fn fill_dict<'a>(
             return Ok(Some(frame));
         }
     }
+    if *d.synced {
+        shaped_entries(r, version, shapes, &mut d);
+    }
     while *d.left > 0 {
         let i = d.map.len();
         let rest = r.buf.get(r.pos..).unwrap_or_default();
@@ -408,6 +411,92 @@ fn fill_dict<'a>(
         }
     }
     Ok(None)
+}
+
+/// The usual entries of a dictionary whose keys repeat the last one's at
+/// this level (an array of players, of entities): each remembered key
+/// matched in place and its value, if one of the usual leaf types, read
+/// straight into the entries, without the general loop's `Item` and
+/// key/value shuffling. Stops, consuming nothing of it, at the first entry
+/// that is anything else or would fail: the general loop then decodes it
+/// (and reports its error).
+#[inline(always)]
+fn shaped_entries(
+    r: &mut Reader<'_>,
+    version: GodotVersion,
+    shapes: &Shapes<'_>,
+    d: &mut DictState<'_>,
+) {
+    let Some(entries) = d.map.small_entries(*d.left) else {
+        return;
+    };
+    let known = shapes.at_level(d.level);
+    while *d.left > 0 {
+        let rest = r.buf.get(r.pos..).unwrap_or_default();
+        let Some((key, n)) = matching_in(known, entries.len(), rest) else {
+            return;
+        };
+        let start = r.pos;
+        r.pos += n;
+        if !push_plain(r, version, entries, key) {
+            // Rewound: the general loop decodes this entry again.
+            r.pos = start;
+            return;
+        }
+        *d.left -= 1;
+    }
+}
+
+/// Reads a value of the usual leaf types ([`item`]'s inline ones and
+/// `PackedInt32Array`) and appends it with a clone of `key`; `false`
+/// (appending nothing) for anything else or on any error. Each arm pushes
+/// its own entry, so the value is built in place rather than merged into
+/// one `Variant` first and copied (measured: 7k fewer instructions per
+/// 100-player snapshot than one push after the match).
+#[inline(always)]
+fn push_plain(
+    r: &mut Reader<'_>,
+    version: GodotVersion,
+    entries: &mut Vec<(Variant, Variant)>,
+    key: &Variant,
+) -> bool {
+    // Remembered keys are new in this dictionary (see `Shapes`); the
+    // usual one, a string, is cloned without the 39-way dispatch.
+    let key = || match key {
+        Variant::String(s) => Variant::String(s.clone()),
+        other => other.clone(),
+    };
+    let Ok(header) = r.u32("Variant header") else {
+        return false;
+    };
+    match header {
+        2 => match r.i32("int") {
+            Ok(i) => entries.push((key(), Variant::Int(i.into()))),
+            Err(_) => return false,
+        },
+        3 => match r.f32() {
+            Ok(f) => entries.push((key(), Variant::Float(f.into()))),
+            Err(_) => return false,
+        },
+        4 => match r.str_block() {
+            Ok(s) => entries.push((key(), Variant::String(CompactString::new(s)))),
+            Err(_) => return false,
+        },
+        5 => match r.vector2(false) {
+            Ok(v) => entries.push((key(), Variant::Vector2(v))),
+            Err(_) => return false,
+        },
+        30 if version == GodotVersion::V4 => match packed_i32s(r) {
+            Ok(v) => entries.push((key(), v)),
+            Err(_) => return false,
+        },
+        21 if version == GodotVersion::V3 => match packed_i32s(r) {
+            Ok(v) => entries.push((key(), v)),
+            Err(_) => return false,
+        },
+        _ => return false,
+    }
+    true
 }
 
 /// Decodes the value for key `k` (`new`: known absent from the map) and

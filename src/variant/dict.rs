@@ -104,6 +104,17 @@ impl Dictionary {
         }
     }
 
+    /// The entries of a small dictionary (no hash index yet) with room for
+    /// `n` more without needing one: the decoder appends keys it knows to
+    /// be new directly.
+    #[inline]
+    pub(super) fn small_entries(&mut self, n: usize) -> Option<&mut Vec<(Variant, Variant)>> {
+        match &mut self.repr {
+            Repr::Small(e) if e.len() + n <= INDEX_THRESHOLD => Some(e),
+            _ => None,
+        }
+    }
+
     /// Whether nothing is allocated (empty and small, as after
     /// `take_entries`): dropping it would do nothing.
     pub(super) fn has_no_allocation(&self) -> bool {

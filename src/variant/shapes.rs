@@ -35,9 +35,13 @@ impl<'a> Shapes<'a> {
         i: usize,
         input: &[u8],
     ) -> Option<(&Variant, usize)> {
-        let (raw, key) = self.levels.get(level)?.get(i)?;
-        let head = input.get(..raw.len())?;
-        same_words(head, raw).then_some((key, raw.len()))
+        matching_in(self.at_level(level), i, input)
+    }
+
+    /// The keys remembered at `level`, in order, with their bytes.
+    #[inline]
+    pub(super) fn at_level(&self, level: usize) -> &[(&'a [u8], Variant)] {
+        self.levels.get(level).map_or(&[], Vec::as_slice)
     }
 
     /// Remembers `key` (encoded as `raw`) as key `i` at `level`, forgetting
@@ -78,6 +82,19 @@ impl<'a> Shapes<'a> {
             keys.truncate(i);
         }
     }
+}
+
+/// Key `i` of `known` (a level's keys, [`Shapes::at_level`]) and its length
+/// on the wire, when `input` starts with exactly its bytes.
+#[inline(always)]
+pub(super) fn matching_in<'k>(
+    known: &'k [(&[u8], Variant)],
+    i: usize,
+    input: &[u8],
+) -> Option<(&'k Variant, usize)> {
+    let (raw, key) = known.get(i)?;
+    let head = input.get(..raw.len())?;
+    same_words(head, raw).then_some((key, raw.len()))
 }
 
 /// `a == b` for two slices of the same length, a multiple of 4 (every

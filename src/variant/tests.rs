@@ -654,6 +654,73 @@ fn dictionaries_of_one_shape_decode_as_inserted() {
 }
 
 #[test]
+fn dictionaries_of_one_shape_with_every_kind_of_value() {
+    // The shaped fast path (`decode::shaped_entries`) reads the usual leaf
+    // values itself and leaves anything else, and any failure, to the
+    // general loop: every mix must decode as inserted, and every truncation
+    // must fail cleanly, naming bytes that really are missing.
+    let player = |id: i64, name: &str, hp: f64, inv: Variant| {
+        vec![
+            (Variant::from("id"), Variant::Int(id)),
+            (Variant::from("name"), Variant::from(name)),
+            (
+                Variant::from("pos"),
+                Variant::Vector2(Vector2::new(1.5, -2.0)),
+            ),
+            (Variant::from("hp"), Variant::Float(hp)),
+            (Variant::from("inventory"), inv),
+        ]
+    };
+    let inv = |n: i32| Variant::PackedInt32Array((0..n).collect());
+    let dicts = vec![
+        player(1, "ann", 100.0, inv(3)),
+        player(1 << 40, "bob", 0.1, inv(0)),
+        player(3, "a name longer than twenty-four bytes", 99.5, inv(8)),
+        player(4, "", f64::NAN, vdict! { "x" => 1 }),
+        player(5, "d\u{e9}j\u{e0}", -1.0, Variant::Nil),
+        player(6, "eve", 2.0, inv(1)),
+    ];
+    let bytes = raw_dicts(&dicts);
+    let (got, used) = decode(&bytes, GodotVersion::V4, &Limits::default()).expect("decode");
+    assert_eq!(used, bytes.len());
+    let want = Variant::Array(
+        dicts
+            .iter()
+            .map(|d| Variant::Dictionary(d.iter().cloned().collect()))
+            .collect(),
+    );
+    assert_eq!(got, want);
+    for cut in 0..bytes.len() {
+        match decode(&bytes[..cut], GodotVersion::V4, &Limits::default()) {
+            Err(VariantError::Truncated { offset, needed, .. }) => {
+                assert!(
+                    offset <= cut && offset + needed > cut,
+                    "cut {cut}: {offset} + {needed}"
+                )
+            }
+            other => panic!("cut {cut}: {other:?}"),
+        }
+    }
+    // Invalid UTF-8 in a value of a shaped dictionary: the general loop's
+    // error, at the string's offset.
+    let mut bad = dicts[..2].to_vec();
+    bad[1][1].1 = Variant::from("zz\u{e9}");
+    let mut bytes = raw_dicts(&bad);
+    let at = bytes.len()
+        - bytes
+            .windows(2)
+            .rev()
+            .position(|w| w == [0xC3, 0xA9])
+            .unwrap()
+        - 2;
+    bytes[at] = 0xFF;
+    assert!(matches!(
+        decode(&bytes, GodotVersion::V4, &Limits::default()),
+        Err(VariantError::InvalidUtf8 { .. })
+    ));
+}
+
+#[test]
 fn short_strings_with_a_nul_anywhere_are_refused_and_others_round_trip() {
     // The encoder checks short strings eight bytes at a time: every length
     // and NUL position around the word boundaries, and text whose bytes
