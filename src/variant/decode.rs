@@ -115,58 +115,44 @@ pub fn decode(
         Item::Open(frame) => frame,
     };
     loop {
-        // A non-empty container was opened: its elements are one level down.
-        stack.push(opened);
-        if stack.len() > limits.max_depth {
+        // A non-empty container was opened, one level below the stack's
+        // top. It is filled before it is pushed: the usual one (a flat
+        // dictionary in an array) completes at once and never goes on the
+        // stack.
+        let level = stack.len() + 1;
+        if level > limits.max_depth {
             return Err(VariantError::LimitExceeded {
                 limit: "max_depth",
                 max: limits.max_depth,
                 offset: r.pos,
             });
         }
-        // Decode elements into the top container until it is complete or
-        // one of them opens a container of its own.
+        let mut ctx = Ctx {
+            r: &mut r,
+            version,
+            budget: &mut budget,
+            shapes: &mut shapes,
+            keys: &mut keys,
+        };
+        if let Some(child) = fill(&mut ctx, &mut opened, level)? {
+            stack.push(opened);
+            opened = child;
+            continue;
+        }
+        // Complete: hand it to its container, and go on filling that one,
+        // as far up as they complete, until one opens a container.
+        let mut value = opened.into_value();
         opened = loop {
             let level = stack.len();
             let Some(top) = stack.last_mut() else {
-                return Err(unreachable_frame());
+                return Ok((value, r.pos.min(bytes.len())));
             };
-            let child = match top {
-                Frame::Array { items, left } => {
-                    fill_array(&mut r, version, &mut budget, items, left)?
-                }
-                Frame::Dict {
-                    map,
-                    left,
-                    has_key,
-                    synced,
-                } => {
-                    let dict = DictState {
-                        map,
-                        left,
-                        has_key,
-                        synced,
-                        level,
-                    };
-                    fill_dict(&mut r, version, &mut budget, &mut shapes, &mut keys, dict)?
-                }
-            };
-            if let Some(frame) = child {
-                break frame;
-            }
-            // Complete: hand it to its container, as far up as they complete.
-            let value = match stack.pop() {
-                Some(Frame::Array { items, .. }) => Variant::Array(items),
-                Some(Frame::Dict { map, .. }) => Variant::Dictionary(map),
-                None => return Err(unreachable_frame()),
-            };
-            match stack.last_mut() {
-                None => return Ok((value, r.pos.min(bytes.len()))),
+            match top {
                 // Its `left` was counted down when it opened.
-                Some(Frame::Array { items, .. }) => items.push(value),
-                Some(Frame::Dict {
+                Frame::Array { items, .. } => items.push(value),
+                Frame::Dict {
                     map, left, has_key, ..
-                }) => {
+                } => {
                     if std::mem::take(has_key) {
                         let Some(k) = keys.pop() else {
                             return Err(unreachable_frame());
@@ -179,7 +165,67 @@ pub fn decode(
                     }
                 }
             }
+            let mut ctx = Ctx {
+                r: &mut r,
+                version,
+                budget: &mut budget,
+                shapes: &mut shapes,
+                keys: &mut keys,
+            };
+            if let Some(child) = fill(&mut ctx, top, level)? {
+                break child;
+            }
+            value = match stack.pop() {
+                Some(frame) => frame.into_value(),
+                None => return Err(unreachable_frame()),
+            };
         };
+    }
+}
+
+/// The decoder's state that every container's filling uses.
+struct Ctx<'c, 'a> {
+    r: &'c mut Reader<'a>,
+    version: GodotVersion,
+    budget: &'c mut Budget,
+    shapes: &'c mut Shapes<'a>,
+    keys: &'c mut Vec<Variant>,
+}
+
+impl Frame {
+    fn into_value(self) -> Variant {
+        match self {
+            Frame::Array { items, .. } => Variant::Array(items),
+            Frame::Dict { map, .. } => Variant::Dictionary(map),
+        }
+    }
+}
+
+/// Decodes elements into `frame` (at nesting `level`) until it is complete
+/// (`None`) or one of them opens a container (returned).
+#[inline(always)]
+fn fill(
+    ctx: &mut Ctx<'_, '_>,
+    frame: &mut Frame,
+    level: usize,
+) -> Result<Option<Frame>, VariantError> {
+    match frame {
+        Frame::Array { items, left } => fill_array(ctx.r, ctx.version, ctx.budget, items, left),
+        Frame::Dict {
+            map,
+            left,
+            has_key,
+            synced,
+        } => {
+            let dict = DictState {
+                map,
+                left,
+                has_key,
+                synced,
+                level,
+            };
+            fill_dict(ctx.r, ctx.version, ctx.budget, ctx.shapes, ctx.keys, dict)
+        }
     }
 }
 
