@@ -421,13 +421,7 @@ fn fill_dict<'a>(
         let (k, new) = match shapes.matching(d.level, i, rest).filter(|_| *d.synced) {
             Some((k, n)) => {
                 r.pos += n;
-                // The usual key, a string, cloned without the 39-way
-                // `Clone` dispatch.
-                let k = match k {
-                    Variant::String(s) => Variant::String(s.clone()),
-                    other => other.clone(),
-                };
-                (k, true)
+                (clone_key(k), true)
             }
             None => {
                 let start = r.pos;
@@ -506,12 +500,7 @@ fn push_plain(
     entries: &mut Vec<(Variant, Variant)>,
     key: &Variant,
 ) -> bool {
-    // Remembered keys are new in this dictionary (see `Shapes`); the
-    // usual one, a string, is cloned without the 39-way dispatch.
-    let key = || match key {
-        Variant::String(s) => Variant::String(s.clone()),
-        other => other.clone(),
-    };
+    let key = || clone_key(key);
     let Ok(header) = r.u32("Variant header") else {
         return false;
     };
@@ -543,6 +532,16 @@ fn push_plain(
         _ => return false,
     }
     true
+}
+
+/// A remembered key (new in this dictionary, see `Shapes`); the usual one,
+/// a string, cloned without the 39-way `Clone` dispatch.
+#[inline(always)]
+fn clone_key(key: &Variant) -> Variant {
+    match key {
+        Variant::String(s) => Variant::String(s.clone()),
+        other => other.clone(),
+    }
 }
 
 /// Decodes the value for key `k` (`new`: known absent from the map) and
