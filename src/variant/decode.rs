@@ -130,6 +130,7 @@ pub fn decode(
         let mut ctx = Ctx {
             r: &mut r,
             version,
+            max_depth: limits.max_depth,
             budget: &mut budget,
             shapes: &mut shapes,
             keys: &mut keys,
@@ -168,6 +169,7 @@ pub fn decode(
             let mut ctx = Ctx {
                 r: &mut r,
                 version,
+                max_depth: limits.max_depth,
                 budget: &mut budget,
                 shapes: &mut shapes,
                 keys: &mut keys,
@@ -187,6 +189,7 @@ pub fn decode(
 struct Ctx<'c, 'a> {
     r: &'c mut Reader<'a>,
     version: GodotVersion,
+    max_depth: usize,
     budget: &'c mut Budget,
     shapes: &'c mut Shapes<'a>,
     keys: &'c mut Vec<Variant>,
@@ -210,7 +213,7 @@ fn fill(
     level: usize,
 ) -> Result<Option<Frame>, VariantError> {
     match frame {
-        Frame::Array { items, left } => fill_array(ctx.r, ctx.version, ctx.budget, items, left),
+        Frame::Array { items, left } => fill_array(ctx, items, left, level),
         Frame::Dict {
             map,
             left,
@@ -362,18 +365,46 @@ fn item_by_type(
 
 /// Decodes elements into `items` until `left` is 0 (returns `None`) or an
 /// element opens a container (returned; it counts as decoded).
+///
+/// A dictionary element whose entries all take [`shaped_entries`]' fast
+/// path (an array of players after the first) is completed right here,
+/// without going through the decoder's stack.
 fn fill_array(
-    r: &mut Reader<'_>,
-    version: GodotVersion,
-    budget: &mut Budget,
+    ctx: &mut Ctx<'_, '_>,
     items: &mut Array,
     left: &mut usize,
+    level: usize,
 ) -> Result<Option<Frame>, VariantError> {
     while *left > 0 {
         *left -= 1;
-        match item(r, version, budget)? {
+        match item(ctx.r, ctx.version, ctx.budget)? {
             Item::Value(v) => items.push(v),
-            Item::Open(frame) => return Ok(Some(frame)),
+            Item::Open(mut frame) => {
+                // One level down, within the depth limit (else the
+                // decoder's loop reports it).
+                if level < ctx.max_depth
+                    && let Frame::Dict {
+                        map,
+                        left,
+                        has_key,
+                        synced,
+                    } = &mut frame
+                {
+                    let mut dict = DictState {
+                        map,
+                        left,
+                        has_key,
+                        synced,
+                        level: level + 1,
+                    };
+                    shaped_entries(ctx.r, ctx.version, ctx.shapes, &mut dict);
+                    if *dict.left == 0 {
+                        items.push(frame.into_value());
+                        continue;
+                    }
+                }
+                return Ok(Some(frame));
+            }
         }
     }
     Ok(None)
@@ -411,9 +442,7 @@ fn fill_dict<'a>(
             return Ok(Some(frame));
         }
     }
-    if *d.synced {
-        shaped_entries(r, version, shapes, &mut d);
-    }
+    shaped_entries(r, version, shapes, &mut d);
     while *d.left > 0 {
         let i = d.map.len();
         let rest = r.buf.get(r.pos..).unwrap_or_default();
@@ -467,6 +496,9 @@ fn shaped_entries(
     shapes: &Shapes<'_>,
     d: &mut DictState<'_>,
 ) {
+    if !*d.synced {
+        return;
+    }
     let Some(entries) = d.map.small_entries(*d.left) else {
         return;
     };

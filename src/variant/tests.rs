@@ -441,6 +441,38 @@ fn limits_are_enforced_and_named() {
             ..
         })
     ));
+    // Dictionaries of one shape in an array are completed without the
+    // decoder's stack (`decode::fill_array`): the depth limit holds there
+    // too, with the same error at the same place.
+    let mut players = Vec::new();
+    encode(
+        &varray![varray![
+            vdict! { "a" => 1 },
+            vdict! { "a" => 2 },
+            vdict! { "a" => 3 }
+        ]],
+        v4,
+        &mut players,
+    )
+    .expect("encode");
+    for depth in 1..5 {
+        let lim = Limits {
+            max_depth: depth,
+            ..Limits::default()
+        };
+        match decode(&players, v4, &lim) {
+            Ok(_) => assert!(depth >= 3, "depth {depth}"),
+            Err(VariantError::LimitExceeded {
+                limit: "max_depth",
+                offset,
+                ..
+            }) => assert!(
+                depth < 3 && offset == 8 + 8 * depth,
+                "depth {depth}: {offset}"
+            ),
+            Err(e) => panic!("depth {depth}: {e:?}"),
+        }
+    }
     let lim = Limits {
         max_elements: 3,
         ..Limits::default()
