@@ -71,14 +71,16 @@ impl<'a> Reader<'a> {
         &mut self,
         what: &'static str,
     ) -> Result<[u8; N], VariantError> {
+        // `pos + N` cannot overflow (`pos` is at most `buf.len()` plus a
+        // padding of 3, see the type's note), so one range check does.
         match self
             .buf
-            .get(self.pos..)
-            .and_then(|rest| rest.first_chunk::<N>())
+            .get(self.pos..self.pos + N)
+            .and_then(|a| <[u8; N]>::try_from(a).ok())
         {
             Some(a) => {
                 self.pos += N;
-                Ok(*a)
+                Ok(a)
             }
             None => Err(self.short(N, what)),
         }
