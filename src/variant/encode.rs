@@ -217,8 +217,13 @@ fn kind_of(v: &Variant) -> Kind {
 /// A container whose elements are still to be written.
 enum Frame<'a> {
     Items(std::slice::Iter<'a, super::Variant>),
-    /// The entries, and the value of the entry whose key was just written.
-    Entries(super::DictionaryIter<'a>, Option<&'a Variant>),
+    /// The entries (the slice itself: `DictionaryIter` re-pairs each entry
+    /// into two references, which cost the entry loop), and the value of the
+    /// entry whose key was just written.
+    Entries(
+        std::slice::Iter<'a, (Variant, Variant)>,
+        Option<&'a Variant>,
+    ),
 }
 
 /// Appends the Godot encoding of `value` to `out` (Godot `encode_variant`,
@@ -283,36 +288,38 @@ fn encode_all(
     version: GodotVersion,
     out: &mut Vec<u8>,
 ) -> Result<(), VariantError> {
-    let Some(mut opened) = write_one(value, version, out)? else {
+    let Some(mut current) = write_one(value, version, out, true)? else {
         return Ok(());
     };
+    // `current` is the innermost open container (depth `stack.len() + 1`),
+    // `stack` its unfinished parents: the top frame stays out of the `Vec`,
+    // so a child that opens and finishes costs no push and pop of its own.
     let mut stack: Vec<Frame<'_>> = Vec::new();
     loop {
-        // A non-empty container was opened: its elements are one level down.
-        stack.push(opened);
-        if stack.len() > MAX_ENCODE_DEPTH {
-            return Err(VariantError::Unsupported {
-                what: "nesting deeper than 1024 levels",
-                version,
-            });
-        }
-        // Write the top container's elements until it is done (pop it) or
-        // one of them opens a container of its own.
-        opened = loop {
-            let Some(top) = stack.last_mut() else {
-                return Ok(());
-            };
-            let child = match top {
-                Frame::Items(items) => write_items(items, version, out)?,
-                Frame::Entries(entries, pending) => write_entries(entries, pending, version, out)?,
-            };
-            match child {
-                Some(frame) => break frame,
-                None => {
-                    stack.pop();
-                }
+        // May a container opened in `current` be written inline (its depth,
+        // `stack.len() + 2`, within the cap)?
+        let nest = stack.len() + 2 <= MAX_ENCODE_DEPTH;
+        let child = match &mut current {
+            Frame::Items(items) => write_items(items, version, out, nest)?,
+            Frame::Entries(entries, pending) => {
+                write_entries(entries, pending, version, out, nest)?
             }
         };
+        match child {
+            Some(frame) => {
+                if !nest {
+                    return Err(VariantError::Unsupported {
+                        what: "nesting deeper than 1024 levels",
+                        version,
+                    });
+                }
+                stack.push(std::mem::replace(&mut current, frame));
+            }
+            None => match stack.pop() {
+                Some(parent) => current = parent,
+                None => return Ok(()),
+            },
+        }
     }
 }
 
@@ -321,10 +328,11 @@ fn write_items<'a>(
     items: &mut std::slice::Iter<'a, Variant>,
     version: GodotVersion,
     out: &mut Vec<u8>,
+    nest: bool,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     for v in items {
-        if !write_scalar(v, out)
-            && let Some(frame) = write_one(v, version, out)?
+        if !write_scalar(v, version, out)
+            && let Some(frame) = write_one(v, version, out, nest)?
         {
             return Ok(Some(frame));
         }
@@ -335,25 +343,26 @@ fn write_items<'a>(
 /// Writes dictionary entries until the end (`None`) or a key or value opens
 /// a container; `pending` holds the value still to write after a key did.
 fn write_entries<'a>(
-    entries: &mut super::DictionaryIter<'a>,
+    entries: &mut std::slice::Iter<'a, (Variant, Variant)>,
     pending: &mut Option<&'a Variant>,
     version: GodotVersion,
     out: &mut Vec<u8>,
+    nest: bool,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     if let Some(v) = pending.take()
-        && let Some(frame) = write_one(v, version, out)?
+        && let Some(frame) = write_one(v, version, out, nest)?
     {
         return Ok(Some(frame));
     }
     for (k, v) in entries {
-        if !write_scalar(k, out)
-            && let Some(frame) = write_one(k, version, out)?
+        if !write_scalar(k, version, out)
+            && let Some(frame) = write_one(k, version, out, nest)?
         {
             *pending = Some(v);
             return Ok(Some(frame));
         }
-        if !write_scalar(v, out)
-            && let Some(frame) = write_one(v, version, out)?
+        if !write_scalar(v, version, out)
+            && let Some(frame) = write_one(v, version, out, nest)?
         {
             return Ok(Some(frame));
         }
@@ -361,12 +370,33 @@ fn write_entries<'a>(
     Ok(None)
 }
 
-/// The usual game values (ids 2 to 5, the same in Godot 3 and 4), written
-/// inline in the element loops: an int that fits 32 bits, a float exact in
-/// 32 bits, a short `String`, a `Vector2`. Returns `false`, writing nothing,
-/// for anything else (left to [`write_one`], which writes the same bytes).
+/// A dictionary's entries written inline while they are scalars (the usual
+/// game record: an array of flat dictionaries then needs no frame per
+/// dictionary); `None` when all were, else the frame of the rest, which the
+/// general loop finishes.
+fn scalar_entries<'a>(
+    entries: &'a [(Variant, Variant)],
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Option<Frame<'a>> {
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if !write_scalar(k, version, out) {
+            return Some(Frame::Entries(entries[i..].iter(), None));
+        }
+        if !write_scalar(v, version, out) {
+            return Some(Frame::Entries(entries[i + 1..].iter(), Some(v)));
+        }
+    }
+    None
+}
+
+/// The usual game values, written inline in the element loops: an int
+/// that fits 32 bits, a float exact in 32 bits, a short `String`, a
+/// `Vector2`, a bool, nil (ids 0 to 5, the same in Godot 3 and 4), a
+/// `PackedInt32Array`. Returns `false`, writing nothing, for anything else
+/// (left to [`write_one`], which writes the same bytes).
 #[inline(always)]
-fn write_scalar(value: &Variant, out: &mut Vec<u8>) -> bool {
+fn write_scalar(value: &Variant, version: GodotVersion, out: &mut Vec<u8>) -> bool {
     match value {
         Variant::Int(i) => match i32::try_from(*i) {
             Ok(small) => {
@@ -389,8 +419,39 @@ fn write_scalar(value: &Variant, out: &mut Vec<u8>) -> bool {
             put_vector2(out, 5, v);
             true
         }
+        Variant::Bool(b) => {
+            put_pair(out, 1, u32::from(*b).to_le_bytes());
+            true
+        }
+        Variant::Nil => {
+            put_u32(out, 0);
+            true
+        }
+        Variant::PackedInt32Array(v) if v.len() <= i32::MAX as usize => {
+            let id = match version {
+                GodotVersion::V4 => Kind::PackedInt32Array as u32,
+                GodotVersion::V3 => V3_PACKED_INT32,
+            };
+            put_packed_i32(out, id, v);
+            true
+        }
         _ => false,
     }
+}
+
+/// Godot 3's id for `PoolIntArray`, here a constant: [`Kind::id`] searches.
+const V3_PACKED_INT32: u32 = 21;
+const _: () = assert!(matches!(
+    V3_KINDS[V3_PACKED_INT32 as usize],
+    Kind::PackedInt32Array
+));
+
+/// A `PackedInt32Array`: header, count and elements (count checked by the
+/// caller).
+fn put_packed_i32(out: &mut Vec<u8>, id: u32, v: &[i32]) {
+    out.reserve(8 + v.len() * 4);
+    put_pair(out, id, (v.len() as u32).to_le_bytes());
+    put_i32s(out, v);
 }
 
 #[inline(always)]
@@ -558,6 +619,7 @@ fn write_one<'a>(
     value: &'a Variant,
     version: GodotVersion,
     out: &mut Vec<u8>,
+    nest: bool,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     let kind = kind_of(value);
     let id = kind
@@ -700,10 +762,15 @@ fn write_one<'a>(
             out.extend_from_slice(&s.object.to_le_bytes());
         }
         Variant::Dictionary(d) => {
+            let entries = d.entries();
             put_u32(out, id);
-            put_count(out, d.len(), version)?;
-            if !d.is_empty() {
-                return Ok(Some(Frame::Entries(d.iter(), None)));
+            put_count(out, entries.len(), version)?;
+            if !entries.is_empty() {
+                // Too deep: the frame makes the caller refuse it.
+                if !nest {
+                    return Ok(Some(Frame::Entries(entries.iter(), None)));
+                }
+                return Ok(scalar_entries(entries, version, out));
             }
         }
         Variant::Array(a) => {
