@@ -580,36 +580,76 @@ fn put_pair(out: &mut Vec<u8>, id: u32, payload: [u8; 4]) {
 /// fixed-size append, cut to length: header, length, up to 24 bytes of
 /// text, zero padding. Returns `false`, writing nothing, for a longer text
 /// or one [`check_text`] must refuse (left to the general path).
+///
+/// The text is read with a few fixed-size loads, overlapping at the end
+/// (never a loop or a `memcpy` call, which cost more than the rest): the
+/// words to write are zero padded, while the words for the NUL test hold
+/// only text (the overlap) or 0x01 filler, so the classic zero-byte test on
+/// them is exact.
 #[inline(always)]
 fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
-    const MAX: usize = 24;
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
     let text = s.as_bytes();
-    if text.len() > MAX || text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+    let len = text.len();
+    let (w, nul) = if len < 8 {
+        if len >= 4 {
+            let lo = u64::from(u32::from_le_bytes([text[0], text[1], text[2], text[3]]));
+            let hi = u64::from(u32::from_le_bytes([
+                text[len - 4],
+                text[len - 3],
+                text[len - 2],
+                text[len - 1],
+            ]));
+            ([lo | hi << (8 * (len - 4)), 0, 0], zero(lo | hi << 32))
+        } else if len >= 2 {
+            let lo = u64::from(u16::from_le_bytes([text[0], text[1]]));
+            let hi = u64::from(u16::from_le_bytes([text[len - 2], text[len - 1]]));
+            let test = lo | hi << 16 | LO << 32;
+            ([lo | hi << (8 * (len - 2)), 0, 0], zero(test))
+        } else if len == 1 {
+            let c = u64::from(text[0]);
+            ([c, 0, 0], zero(c | LO << 8))
+        } else {
+            ([0; 3], 0)
+        }
+    } else if len <= 24 {
+        let word = |i: usize| {
+            let c = &text[i..i + 8];
+            u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+        };
+        let first = word(0);
+        // The last eight bytes; shifted, the 0 to 7 after the last whole word.
+        let last = word(len - 8);
+        let tail = last.checked_shr(64 - 8 * (len % 8) as u32).unwrap_or(0);
+        if len < 16 {
+            ([first, tail, 0], zero(first) | zero(last))
+        } else {
+            let second = word(8);
+            let nul = zero(first) | zero(second) | zero(last);
+            if len < 24 {
+                ([first, second, tail], nul)
+            } else {
+                ([first, second, last], nul)
+            }
+        }
+    } else {
+        return false;
+    };
+    // A leading byte-order mark (EF BB BF); padding zeros cannot match it.
+    if nul != 0 || w[0] & 0xFF_FFFF == 0xBF_BBEF {
         return false;
     }
-    let mut b = [0u8; 8 + MAX];
+    let mut b = [0u8; 32];
     b[..4].copy_from_slice(&id.to_le_bytes());
-    b[4..8].copy_from_slice(&(text.len() as u32).to_le_bytes());
-    // Eight bytes at a time (a NUL found with the classic zero-byte test,
-    // exact as a yes/no answer), then the last 0 to 7 one by one.
-    let (words, tail) = text.as_chunks::<8>();
-    let (slots, _) = b[8..].as_chunks_mut::<8>();
-    let mut nul = false;
-    for (d, w) in slots.iter_mut().zip(words) {
-        *d = *w;
-        let x = u64::from_le_bytes(*w);
-        nul |= x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0;
-    }
-    for (d, &c) in b[8 + words.len() * 8..].iter_mut().zip(tail) {
-        *d = c;
-        nul |= c == 0;
-    }
-    if nul {
-        return false;
-    }
+    b[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+    b[8..16].copy_from_slice(&w[0].to_le_bytes());
+    b[16..24].copy_from_slice(&w[1].to_le_bytes());
+    b[24..].copy_from_slice(&w[2].to_le_bytes());
     let start = out.len();
     out.extend_from_slice(&b);
-    out.truncate(start + 8 + text.len() + (text.len().wrapping_neg() & 3));
+    out.truncate(start + 8 + len + (len.wrapping_neg() & 3));
     true
 }
 
