@@ -331,6 +331,18 @@ fn write_items<'a>(
     nest: bool,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     for v in items {
+        // An array of flat dictionaries (the usual snapshot): each written
+        // here, without `write_one`'s general dispatch and call.
+        if let Variant::Dictionary(d) = v
+            && nest
+        {
+            let entries = d.entries();
+            put_pair(out, dictionary_id(version), count(entries.len(), version)?);
+            if let Some(frame) = scalar_entries(entries, version, out) {
+                return Ok(Some(frame));
+            }
+            continue;
+        }
         if !write_scalar(v, version, out)
             && let Some(frame) = write_one(v, version, out, nest)?
         {
@@ -338,6 +350,13 @@ fn write_items<'a>(
         }
     }
     Ok(None)
+}
+
+fn dictionary_id(version: GodotVersion) -> u32 {
+    match version {
+        GodotVersion::V4 => Kind::Dictionary as u32,
+        GodotVersion::V3 => V3_DICTIONARY,
+    }
 }
 
 /// Writes dictionary entries until the end (`None`) or a key or value opens
@@ -439,12 +458,15 @@ fn write_scalar(value: &Variant, version: GodotVersion, out: &mut Vec<u8>) -> bo
     }
 }
 
-/// Godot 3's id for `PoolIntArray`, here a constant: [`Kind::id`] searches.
+/// Godot 3's ids for `Dictionary` and `PoolIntArray`, here constants:
+/// [`Kind::id`] searches.
+const V3_DICTIONARY: u32 = 18;
 const V3_PACKED_INT32: u32 = 21;
 const _: () = assert!(matches!(
     V3_KINDS[V3_PACKED_INT32 as usize],
     Kind::PackedInt32Array
 ));
+const _: () = assert!(matches!(V3_KINDS[V3_DICTIONARY as usize], Kind::Dictionary));
 
 /// A `PackedInt32Array`: header, count and elements (count checked by the
 /// caller).
@@ -476,12 +498,15 @@ fn put_f32(out: &mut Vec<u8>, v: f32) {
 }
 
 fn put_count(out: &mut Vec<u8>, n: usize, version: GodotVersion) -> Result<(), VariantError> {
-    // Godot reads counts and lengths as signed 32-bit.
+    put_u32(out, u32::from_le_bytes(count(n, version)?));
+    Ok(())
+}
+
+/// A count or length as Godot reads it: signed 32-bit.
+#[inline(always)]
+fn count(n: usize, version: GodotVersion) -> Result<[u8; 4], VariantError> {
     match u32::try_from(n) {
-        Ok(n) if n <= i32::MAX as u32 => {
-            put_u32(out, n);
-            Ok(())
-        }
+        Ok(n) if n <= i32::MAX as u32 => Ok(n.to_le_bytes()),
         _ => Err(unsupported("a length of 2 GiB or more", version)),
     }
 }
