@@ -469,11 +469,22 @@ const _: () = assert!(matches!(
 const _: () = assert!(matches!(V3_KINDS[V3_DICTIONARY as usize], Kind::Dictionary));
 
 /// A `PackedInt32Array`: header, count and elements (count checked by the
-/// caller).
+/// caller). One call from the element loops, out of line: inlined, its loop
+/// cost the loops registers (68.4k -> 69.7k instructions per snapshot).
+#[inline(never)]
 fn put_packed_i32(out: &mut Vec<u8>, id: u32, v: &[i32]) {
-    out.reserve(8 + v.len() * 4);
     put_pair(out, id, (v.len() as u32).to_le_bytes());
-    put_i32s(out, v);
+    let (fours, rest) = v.as_chunks::<4>();
+    for c in fours {
+        let mut b = [0u8; 16];
+        for (d, i) in b.chunks_exact_mut(4).zip(c) {
+            d.copy_from_slice(&i.to_le_bytes());
+        }
+        out.extend_from_slice(&b);
+    }
+    for i in rest {
+        out.extend_from_slice(&i.to_le_bytes());
+    }
 }
 
 #[inline(always)]
