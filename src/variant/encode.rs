@@ -399,7 +399,13 @@ fn scalar_entries<'a>(
     out: &mut Vec<u8>,
 ) -> Option<Frame<'a>> {
     for (i, (k, v)) in entries.iter().enumerate() {
-        if !write_scalar(k, version, out) {
+        // Keys are nearly always strings: tested first, before the general
+        // dispatch (a jump table).
+        let key_done = match k {
+            Variant::String(s) => put_short_str(out, 4, s),
+            _ => write_scalar(k, version, out),
+        };
+        if !key_done {
             return Some(Frame::Entries(entries[i..].iter(), None));
         }
         if !write_scalar(v, version, out) {
@@ -685,7 +691,7 @@ fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
     b[24..].copy_from_slice(&w[2].to_le_bytes());
     let start = out.len();
     out.extend_from_slice(&b);
-    out.truncate(start + 8 + len + (len.wrapping_neg() & 3));
+    out.truncate(start + ((len + 11) & !3));
     true
 }
 
