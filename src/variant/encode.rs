@@ -330,22 +330,42 @@ fn write_items<'a>(
     out: &mut Vec<u8>,
     nest: bool,
 ) -> Result<Option<Frame<'a>>, VariantError> {
-    for v in items {
-        // An array of flat dictionaries (the usual snapshot): each written
-        // here, without `write_one`'s general dispatch and call.
-        if let Variant::Dictionary(d) = v
-            && nest
+    loop {
+        if nest
+            && let Some(Variant::Dictionary(_)) = items.as_slice().first()
+            && let Some(frame) = scalar_dicts(items, version, out)?
         {
-            let entries = d.entries();
-            put_pair(out, dictionary_id(version), count(entries.len(), version)?);
-            if let Some(frame) = scalar_entries(entries, version, out) {
-                return Ok(Some(frame));
-            }
-            continue;
+            return Ok(Some(frame));
         }
+        let Some(v) = items.next() else {
+            return Ok(None);
+        };
         if !write_scalar(v, version, out)
             && let Some(frame) = write_one(v, version, out, nest)?
         {
+            return Ok(Some(frame));
+        }
+    }
+}
+
+/// An array's run of dictionaries (the usual snapshot: an array of flat
+/// dictionaries), each written here while its entries are scalars: one
+/// call for the run rather than `write_one`'s dispatch, or a call with its
+/// prologue, per dictionary. Stops before the first element that is not a
+/// dictionary (`None`), or returns the frame of the first dictionary with
+/// an entry that is not scalar, positioned there.
+#[inline(never)]
+fn scalar_dicts<'a>(
+    items: &mut std::slice::Iter<'a, Variant>,
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Result<Option<Frame<'a>>, VariantError> {
+    let id = dictionary_id(version);
+    while let Some(Variant::Dictionary(d)) = items.as_slice().first() {
+        items.next();
+        let entries = d.entries();
+        put_pair(out, id, count(entries.len(), version)?);
+        if let Some(frame) = scalar_entries(entries, version, out) {
             return Ok(Some(frame));
         }
     }
@@ -393,6 +413,7 @@ fn write_entries<'a>(
 /// game record: an array of flat dictionaries then needs no frame per
 /// dictionary); `None` when all were, else the frame of the rest, which the
 /// general loop finishes.
+#[inline(always)]
 fn scalar_entries<'a>(
     entries: &'a [(Variant, Variant)],
     version: GodotVersion,
