@@ -958,3 +958,114 @@ fn write_one<'a>(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The element loops' fast paths (a run of dictionaries in an array, the
+    //! entries of a dictionary while scalar) against the general ones.
+
+    use super::super::{Dictionary, Limits, NodePath, Vector2i, decode};
+    use super::*;
+    use crate::{varray, vdict};
+
+    fn enc(v: &Variant, version: GodotVersion) -> Result<Vec<u8>, VariantError> {
+        let mut out = vec![0xAA; 3];
+        let r = encode(v, version, &mut out);
+        match r {
+            Ok(()) => Ok(out.split_off(3)),
+            Err(e) => {
+                assert_eq!(out, [0xAA; 3], "out left as it was on error");
+                Err(e)
+            }
+        }
+    }
+
+    /// Dictionaries whose entries stop being scalar at every place: a
+    /// container key or value, a 64-bit int, a long string, a float that
+    /// needs 64 bits, a NodePath.
+    fn mixed_dicts() -> Vec<Variant> {
+        let long = "a fairly long string, longer than 24 bytes";
+        vec![
+            vdict! {},
+            vdict! { "id" => 1, "name" => "p", "pos" => Vector2::new(1.0, 2.0) },
+            vdict! { "hp" => 0.5, "inv" => vec![1i32, 2, 3, 4, 5, 6, 7, 8, 9], "x" => 1 },
+            vdict! { "a" => varray![1, "b"], "c" => 2 },
+            vdict! { varray![1] => "k", "after" => true },
+            vdict! { "big" => 1i64 << 40, "nan" => f64::NAN, "s" => long, long => 0.1 },
+            vdict! { "nested" => vdict! { "in" => vdict! { "deep" => 1 } }, "t" => Variant::Nil },
+            vdict! { 7 => Variant::Nil, false => vec![0i32; 40], "e" => Vec::<i32>::new() },
+            vdict! { "node" => NodePath::parse("a/b:c"), "last" => "" },
+        ]
+    }
+
+    #[test]
+    fn a_run_of_dictionaries_encodes_as_each_dictionary_alone() {
+        let dicts = mixed_dicts();
+        for version in [GodotVersion::V3, GodotVersion::V4] {
+            // Every run length and position of a non-dictionary between.
+            for cut in 0..=dicts.len() {
+                let mut items = dicts.clone();
+                items.insert(cut, Variant::from(42));
+                let array = Variant::Array(items.clone().into());
+                let bytes = enc(&array, version).unwrap();
+                let mut want = enc(&Variant::Array(Vec::new().into()), version).unwrap();
+                want[4..].copy_from_slice(&(items.len() as u32).to_le_bytes());
+                for item in &items {
+                    want.extend(enc(item, version).unwrap());
+                }
+                assert_eq!(bytes, want, "{version:?} {cut}");
+                let (back, used) = decode(&bytes, version, &Limits::default()).unwrap();
+                assert_eq!((back, used), (array, bytes.len()), "{version:?} {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_in_a_run_of_dictionaries_leave_out_untouched() {
+        let refused = [
+            vdict! { "k" => "nul\0" },
+            vdict! { "nul\0" => 1 },
+            vdict! { "\u{feff}bom" => 1 },
+            vdict! { "k" => "a long text with a NUL \0 past the short path" },
+            vdict! { "k" => Vector2i::new(1, 2) },
+            vdict! { "k" => varray![Vector2i::new(1, 2)] },
+        ];
+        for bad in refused {
+            let array = varray![vdict! { "ok" => 1 }, vdict! { "ok" => 2, "bad" => bad }];
+            assert!(enc(&array, GodotVersion::V3).is_err(), "{array:?}");
+        }
+        assert!(enc(&varray![vdict! { "k" => "nul\0" }], GodotVersion::V4).is_err());
+        assert!(enc(&varray![vdict! { "\u{feff}" => 1 }], GodotVersion::V4).is_err());
+    }
+
+    #[test]
+    fn depth_cap_counts_dictionaries_written_in_the_array_loop() {
+        // 1023 arrays around a non-empty dictionary: 1024 levels, allowed;
+        // one more array: refused. An empty dictionary opens no level.
+        for (inner, levels_ok) in [(vdict! { "a" => 1 }, true), (vdict! {}, false)] {
+            let mut v = inner;
+            for _ in 0..MAX_ENCODE_DEPTH - 1 {
+                v = varray![v];
+            }
+            assert!(enc(&v, GodotVersion::V4).is_ok());
+            let v = varray![v];
+            assert_eq!(enc(&v, GodotVersion::V4).is_ok(), !levels_ok);
+        }
+    }
+
+    #[test]
+    fn dictionary_keys_of_every_short_length_match_the_general_path() {
+        for len in 0..=30 {
+            let key: String = ('a'..='z').cycle().take(len).collect();
+            let mut d = Dictionary::new();
+            d.insert(key.as_str(), len as i64);
+            let got = enc(&varray![Variant::Dictionary(d)], GodotVersion::V4).unwrap();
+            let mut want = vec![28, 0, 0, 0, 1, 0, 0, 0, 27, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0];
+            want.extend((len as u32).to_le_bytes());
+            want.extend(key.as_bytes());
+            want.resize(want.len() + (4 - len % 4) % 4, 0);
+            want.extend([2, 0, 0, 0, len as u8, 0, 0, 0]);
+            assert_eq!(got, want, "{len}");
+        }
+    }
+}
