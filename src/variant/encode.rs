@@ -501,7 +501,15 @@ const _: () = assert!(matches!(V3_KINDS[V3_DICTIONARY as usize], Kind::Dictionar
 #[inline(never)]
 fn put_packed_i32(out: &mut Vec<u8>, id: u32, v: &[i32]) {
     put_pair(out, id, (v.len() as u32).to_le_bytes());
-    let (fours, rest) = v.as_chunks::<4>();
+    let (eights, rest) = v.as_chunks::<8>();
+    for c in eights {
+        let mut b = [0u8; 32];
+        for (d, i) in b.chunks_exact_mut(4).zip(c) {
+            d.copy_from_slice(&i.to_le_bytes());
+        }
+        out.extend_from_slice(&b);
+    }
+    let (fours, rest) = rest.as_chunks::<4>();
     for c in fours {
         let mut b = [0u8; 16];
         for (d, i) in b.chunks_exact_mut(4).zip(c) {
