@@ -331,19 +331,23 @@ fn write_items<'a>(
     nest: bool,
 ) -> Result<Option<Frame<'a>>, VariantError> {
     loop {
-        if nest
-            && let Some(Variant::Dictionary(_)) = items.as_slice().first()
-            && let Some(frame) = scalar_dicts(items, version, out)?
-        {
-            return Ok(Some(frame));
-        }
+        let rest = items.as_slice();
         let Some(v) = items.next() else {
             return Ok(None);
         };
-        if !write_scalar(v, version, out)
-            && let Some(frame) = write_one(v, version, out, nest)?
-        {
-            return Ok(Some(frame));
+        if write_scalar(v, version, out) {
+            continue;
+        }
+        // Tested only after the scalars: an array of ints pays nothing.
+        let frame = match v {
+            Variant::Dictionary(_) if nest => {
+                *items = rest.iter();
+                scalar_dicts(items, version, out)?
+            }
+            _ => write_one(v, version, out, nest)?,
+        };
+        if frame.is_some() {
+            return Ok(frame);
         }
     }
 }
