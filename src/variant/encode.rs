@@ -440,6 +440,23 @@ fn scalar_entries<'a>(
     None
 }
 
+/// An array's elements written inline while they are scalars (a small
+/// array of numbers then needs no frame); `None` when all were, else the
+/// frame of the rest, which the general loop finishes.
+#[inline(always)]
+fn scalar_items<'a>(
+    items: &'a [Variant],
+    version: GodotVersion,
+    out: &mut Vec<u8>,
+) -> Option<Frame<'a>> {
+    for (i, v) in items.iter().enumerate() {
+        if !write_scalar(v, version, out) {
+            return Some(Frame::Items(items[i..].iter()));
+        }
+    }
+    None
+}
+
 /// The usual game values, written inline in the element loops: an int
 /// that fits 32 bits, a float exact in 32 bits, a short `String`, a
 /// `Vector2`, a bool, nil (ids 0 to 5, the same in Godot 3 and 4), a
@@ -889,10 +906,13 @@ fn write_one<'a>(
             }
         }
         Variant::Array(a) => {
-            put_u32(out, id);
-            put_count(out, a.len(), version)?;
+            put_pair(out, id, count(a.len(), version)?);
             if !a.is_empty() {
-                return Ok(Some(Frame::Items(a.iter())));
+                // Too deep: the frame makes the caller refuse it.
+                if !nest {
+                    return Ok(Some(Frame::Items(a.iter())));
+                }
+                return Ok(scalar_items(a, version, out));
             }
         }
         Variant::PackedByteArray(b) => {
