@@ -217,8 +217,8 @@ fn kind_of(v: &Variant) -> Kind {
 /// A container whose elements are still to be written.
 enum Frame<'a> {
     Items(std::slice::Iter<'a, super::Variant>),
-    /// The entries (the slice itself: `DictionaryIter` re-pairs each entry
-    /// into two references, which cost the entry loop), and the value of the
+    /// The entries (a slice iterator, so that [`scalar_entries`] can hand
+    /// over the rest of a dictionary it stopped in), and the value of the
     /// entry whose key was just written.
     Entries(
         std::slice::Iter<'a, (Variant, Variant)>,
@@ -292,8 +292,9 @@ fn encode_all(
         return Ok(());
     };
     // `current` is the innermost open container (depth `stack.len() + 1`),
-    // `stack` its unfinished parents: the top frame stays out of the `Vec`,
-    // so a child that opens and finishes costs no push and pop of its own.
+    // `stack` its unfinished parents. Keeping the top frame out of the `Vec`
+    // saves a `last_mut` per step (the stack-top version measured 59.2k
+    // instructions per snapshot against 59.0k, and more for deep nesting).
     let mut stack: Vec<Frame<'_>> = Vec::new();
     loop {
         // May a container opened in `current` be written inline (its depth,
@@ -746,7 +747,10 @@ fn put_short_str(out: &mut Vec<u8>, id: u32, s: &str) -> bool {
 }
 
 /// Writes one value; for a non-empty container, writes its header and count
-/// and returns the frame of its elements.
+/// and returns the frame of its elements. With `nest` (the container is
+/// within the depth cap) a dictionary's or array's leading scalar elements
+/// are written here too, and the frame, if any, holds the rest; without it
+/// the frame holds them all, for the caller to refuse.
 fn write_one<'a>(
     value: &'a Variant,
     version: GodotVersion,
