@@ -912,8 +912,10 @@ fn write_one<'a>(
         Variant::Array(a) => {
             put_pair(out, id, count(a.len(), version)?);
             if !a.is_empty() {
-                // Too deep: the frame makes the caller refuse it.
-                if !nest {
+                // Too deep: the frame makes the caller refuse it. An array
+                // of containers goes to the general loop without trying its
+                // first element as a scalar twice.
+                if !nest || matches!(a[0], Variant::Array(_) | Variant::Dictionary(_)) {
                     return Ok(Some(Frame::Items(a.iter())));
                 }
                 return Ok(scalar_items(a, version, out));
