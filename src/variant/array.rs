@@ -102,7 +102,7 @@ impl<'a> IntoIterator for &'a Array {
 /// of flat dictionaries is walked once, and values that own no memory
 /// (scalars, inline strings, emptied containers) are forgotten rather than
 /// sent through the drop glue (see [`Variant::release`]).
-#[inline]
+#[inline(always)]
 pub(super) fn drop_flat(mut v: Variant, stack: &mut Vec<Variant>) {
     match &mut v {
         Variant::Array(a) => {
