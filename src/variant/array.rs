@@ -93,50 +93,78 @@ impl<'a> IntoIterator for &'a Array {
     }
 }
 
-/// Drops `v` without recursing into nested containers: a container's
-/// elements are dropped here and any non-empty container among them is
-/// moved onto `stack` (emptied the same way by [`drain_stack`]), so no
-/// `Drop` ever goes more than one level deep, whatever the nesting.
+/// Empties `v` if it is a container, without recursing: its elements are
+/// dropped here and any non-empty container among them is moved onto
+/// `stack` (emptied the same way by [`drain_stack`]), so no `Drop` ever
+/// goes more than one level deep, whatever the nesting. `v` is left an
+/// empty container that owns no memory; any other value is left as is.
 ///
-/// One pass over the elements both checks and drops them: the usual array
-/// of flat dictionaries is walked once, and values that own no memory
-/// (scalars, inline strings, emptied containers) are forgotten rather than
-/// sent through the drop glue (see [`Variant::release`]).
+/// One pass over the elements, in place, both checks and drops them: the
+/// usual array of flat dictionaries is walked once, only values that own
+/// memory are moved out, and the rest (scalars, inline strings, emptied
+/// containers) are forgotten with their buffer (see [`forget_all`]).
 #[inline(always)]
-pub(super) fn drop_flat(mut v: Variant, stack: &mut Vec<Variant>) {
-    match &mut v {
+pub(super) fn empty_in_place(v: &mut Variant, stack: &mut Vec<Variant>) {
+    match v {
         Variant::Array(a) => {
-            for child in std::mem::take(&mut a.items) {
-                child.dispose(stack);
+            for child in a.items.iter_mut() {
+                dispose_in_place(child, stack);
             }
+            forget_all(std::mem::take(&mut a.items));
         }
         Variant::Dictionary(d) => {
-            for (k, val) in d.take_entries() {
-                k.dispose(stack);
-                val.dispose(stack);
+            let mut entries = d.take_entries();
+            for (k, val) in &mut entries {
+                dispose_in_place(k, stack);
+                dispose_in_place(val, stack);
             }
+            forget_all(entries);
         }
         _ => {}
     }
-    v.release();
 }
 
-/// Drops the containers left on `stack` by [`drop_flat`], and theirs.
+/// Drops `v` now if it owns memory, leaving `Nil` (a non-empty container
+/// goes onto `stack` instead); a value that owns none is left as is.
+#[inline(always)]
+pub(super) fn dispose_in_place(v: &mut Variant, stack: &mut Vec<Variant>) {
+    if !v.owns_no_memory() {
+        let v = std::mem::take(v);
+        if v.is_nonempty_container() {
+            stack.push(v);
+        } else {
+            drop(v);
+        }
+    }
+}
+
+/// Frees `items`' buffer without running each element's drop glue (a
+/// dispatch on its type): every element owns no memory, so forgetting it
+/// is dropping it, and the compiler removes the loop.
+#[inline(always)]
+pub(super) fn forget_all<T>(items: Vec<T>) {
+    items.into_iter().for_each(std::mem::forget);
+}
+
+/// Drops the containers left on `stack` by [`empty_in_place`], and theirs.
 pub(super) fn drain_stack(stack: &mut Vec<Variant>) {
-    while let Some(v) = stack.pop() {
-        drop_flat(v, stack);
+    while let Some(mut v) = stack.pop() {
+        empty_in_place(&mut v, stack);
+        v.release();
     }
 }
 
 impl Drop for Array {
     fn drop(&mut self) {
-        // Children are dropped flat (their own elements here, in the same
-        // pass); anything deeper waits on `stack`, which allocates only
-        // for a tree at least three levels deep.
+        // Children are emptied in place (their own elements here, in the
+        // same pass); anything deeper waits on `stack`, which allocates
+        // only for a tree at least three levels deep.
         let mut stack: Vec<Variant> = Vec::new();
-        for child in std::mem::take(&mut self.items) {
-            drop_flat(child, &mut stack);
+        for child in self.items.iter_mut() {
+            empty_in_place(child, &mut stack);
+            dispose_in_place(child, &mut stack);
         }
+        forget_all(std::mem::take(&mut self.items));
         drain_stack(&mut stack);
     }
 }

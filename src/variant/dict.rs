@@ -3,7 +3,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use super::array::{drain_stack, drop_flat};
+use super::array::{dispose_in_place, drain_stack, empty_in_place, forget_all};
 use super::*;
 
 /// Godot `Dictionary`: keys and values of any type, in insertion order (the
@@ -303,13 +303,17 @@ impl fmt::Debug for Dictionary {
 
 impl Drop for Dictionary {
     fn drop(&mut self) {
-        // As `Array`'s drop: keys and values dropped flat, deeper
+        // As `Array`'s drop: keys and values emptied in place, deeper
         // containers iteratively.
         let mut stack: Vec<Variant> = Vec::new();
-        for (k, v) in self.take_entries() {
-            drop_flat(k, &mut stack);
-            drop_flat(v, &mut stack);
+        let mut entries = self.take_entries();
+        for (k, v) in &mut entries {
+            empty_in_place(k, &mut stack);
+            dispose_in_place(k, &mut stack);
+            empty_in_place(v, &mut stack);
+            dispose_in_place(v, &mut stack);
         }
+        forget_all(entries);
         drain_stack(&mut stack);
     }
 }

@@ -335,18 +335,6 @@ impl Variant {
         self.as_array()?.get(index)
     }
 
-    /// Drops this value now, unless it is a non-empty container: that
-    /// goes onto `stack`, for [`array::drain_stack`](super::array) to empty
-    /// without recursion.
-    #[inline(always)]
-    pub(super) fn dispose(self, stack: &mut Vec<Variant>) {
-        if self.is_nonempty_container() {
-            stack.push(self);
-        } else {
-            self.release();
-        }
-    }
-
     /// Drops this value, skipping the drop glue (a call through a 39-way
     /// jump table) when it owns no memory: forgetting such a value is
     /// exactly dropping it. Every value whose type has a `Drop` with an
@@ -364,7 +352,7 @@ impl Variant {
     /// inline, strings of up to 24 bytes (inline `CompactString`s), and
     /// containers with no allocation (emptied by a parent's drop).
     #[inline(always)]
-    fn owns_no_memory(&self) -> bool {
+    pub(super) fn owns_no_memory(&self) -> bool {
         match self {
             Variant::String(s) | Variant::StringName(s) => !s.is_heap_allocated(),
             Variant::Basis(_)
