@@ -45,6 +45,8 @@ mod decode;
 mod dict;
 mod encode;
 mod error;
+mod kind;
+mod leaf;
 mod limits;
 mod reader;
 #[cfg(feature = "serde")]
