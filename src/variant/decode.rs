@@ -111,6 +111,14 @@ pub fn decode(
         Item::Value(v) => return Ok((v, r.pos.min(bytes.len()))),
         Item::Open(frame) => frame,
     };
+    let mut ctx = Ctx {
+        r: &mut r,
+        version,
+        max_depth: limits.max_depth,
+        budget: &mut budget,
+        shapes: &mut shapes,
+        keys: &mut keys,
+    };
     loop {
         // A non-empty container was opened, one level below the stack's
         // top. It is filled before it is pushed: the usual one (a flat
@@ -121,17 +129,9 @@ pub fn decode(
             return Err(VariantError::LimitExceeded {
                 limit: "max_depth",
                 max: limits.max_depth,
-                offset: r.pos,
+                offset: ctx.r.pos,
             });
         }
-        let mut ctx = Ctx {
-            r: &mut r,
-            version,
-            max_depth: limits.max_depth,
-            budget: &mut budget,
-            shapes: &mut shapes,
-            keys: &mut keys,
-        };
         if let Some(child) = fill(&mut ctx, &mut opened, level)? {
             stack.push(opened);
             opened = child;
@@ -143,7 +143,7 @@ pub fn decode(
         opened = loop {
             let level = stack.len();
             let Some(top) = stack.last_mut() else {
-                return Ok((value, r.pos.min(bytes.len())));
+                return Ok((value, ctx.r.pos.min(bytes.len())));
             };
             match top {
                 // Its `left` was counted down when it opened.
@@ -152,25 +152,17 @@ pub fn decode(
                     map, left, has_key, ..
                 } => {
                     if std::mem::take(has_key) {
-                        let Some(k) = keys.pop() else {
+                        let Some(k) = ctx.keys.pop() else {
                             return Err(unreachable_frame());
                         };
                         map.insert(k, value);
                         *left -= 1;
                     } else {
-                        keys.push(value);
+                        ctx.keys.push(value);
                         *has_key = true;
                     }
                 }
             }
-            let mut ctx = Ctx {
-                r: &mut r,
-                version,
-                max_depth: limits.max_depth,
-                budget: &mut budget,
-                shapes: &mut shapes,
-                keys: &mut keys,
-            };
             if let Some(child) = fill(&mut ctx, top, level)? {
                 break child;
             }
