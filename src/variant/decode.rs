@@ -1,7 +1,7 @@
 //! The decoder: Godot's binary format -> `Variant`, with an explicit stack and
 //! every length checked against the bytes present before use.
 
-use super::kind::Kind;
+use super::kind::{ARRAY, DICTIONARY, Kind, PACKED_INT32};
 use super::leaf::{leaf, packed_i32s};
 use super::reader::Reader;
 use super::shapes::{Shapes, matching_in};
@@ -251,14 +251,11 @@ fn item(
         }
         5 => Ok(Item::Value(Variant::Vector2(r.vector2(false)?))),
         // PackedInt32Array (Godot 3's PoolIntArray): inventories, ids.
-        30 if version == GodotVersion::V4 => Ok(Item::Value(packed_i32s(r)?)),
-        21 if version == GodotVersion::V3 => Ok(Item::Value(packed_i32s(r)?)),
+        h if h == PACKED_INT32.get(version) => Ok(Item::Value(packed_i32s(r)?)),
         // Untyped containers (no flag: what every Godot sends unless a
         // typed container is encoded).
-        27 if version == GodotVersion::V4 => open_dictionary(r, offset, budget),
-        28 if version == GodotVersion::V4 => open_array(r, offset, budget),
-        18 if version == GodotVersion::V3 => open_dictionary(r, offset, budget),
-        19 if version == GodotVersion::V3 => open_array(r, offset, budget),
+        h if h == DICTIONARY.get(version) => open_dictionary(r, offset, budget),
+        h if h == ARRAY.get(version) => open_array(r, offset, budget),
         _ => item_by_type(r, header, offset, version, budget),
     }
 }
@@ -542,11 +539,7 @@ fn push_plain(
             Ok(v) => entries.push((key(), Variant::Vector2(v))),
             Err(_) => return false,
         },
-        30 if version == GodotVersion::V4 => match packed_i32s(r) {
-            Ok(v) => entries.push((key(), v)),
-            Err(_) => return false,
-        },
-        21 if version == GodotVersion::V3 => match packed_i32s(r) {
+        h if h == PACKED_INT32.get(version) => match packed_i32s(r) {
             Ok(v) => entries.push((key(), v)),
             Err(_) => return false,
         },

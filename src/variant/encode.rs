@@ -1,6 +1,6 @@
 //! The encoder: `Variant` -> Godot's binary format, with an explicit stack.
 
-use super::kind::{FLAG_64, Kind, V3_KINDS, kind_of};
+use super::kind::{DICTIONARY, FLAG_64, PACKED_INT32, kind_of};
 use super::{
     Color, GodotVersion, MAX_ENCODE_DEPTH, Variant, VariantError, Vector2, Vector3, Vector4,
 };
@@ -156,7 +156,7 @@ fn scalar_dicts<'a>(
     version: GodotVersion,
     out: &mut Vec<u8>,
 ) -> Result<Option<Frame<'a>>, VariantError> {
-    let id = dictionary_id(version);
+    let id = DICTIONARY.get(version);
     while let Some(Variant::Dictionary(d)) = items.as_slice().first() {
         items.next();
         let entries = d.entries();
@@ -166,13 +166,6 @@ fn scalar_dicts<'a>(
         }
     }
     Ok(None)
-}
-
-fn dictionary_id(version: GodotVersion) -> u32 {
-    match version {
-        GodotVersion::V4 => Kind::Dictionary as u32,
-        GodotVersion::V3 => V3_DICTIONARY,
-    }
 }
 
 /// Writes dictionary entries until the end (`None`) or a key or value opens
@@ -287,26 +280,12 @@ fn write_scalar(value: &Variant, version: GodotVersion, out: &mut Vec<u8>) -> bo
             true
         }
         Variant::PackedInt32Array(v) if v.len() <= i32::MAX as usize => {
-            let id = match version {
-                GodotVersion::V4 => Kind::PackedInt32Array as u32,
-                GodotVersion::V3 => V3_PACKED_INT32,
-            };
-            put_packed_i32(out, id, v);
+            put_packed_i32(out, PACKED_INT32.get(version), v);
             true
         }
         _ => false,
     }
 }
-
-/// Godot 3's ids for `Dictionary` and `PoolIntArray`, here constants:
-/// [`Kind::id`] searches.
-const V3_DICTIONARY: u32 = 18;
-const V3_PACKED_INT32: u32 = 21;
-const _: () = assert!(matches!(
-    V3_KINDS[V3_PACKED_INT32 as usize],
-    Kind::PackedInt32Array
-));
-const _: () = assert!(matches!(V3_KINDS[V3_DICTIONARY as usize], Kind::Dictionary));
 
 /// A `PackedInt32Array`: header, count and elements (count checked by the
 /// caller). One call from the element loops, out of line: inlined, its loop

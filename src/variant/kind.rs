@@ -6,11 +6,24 @@ use super::{GodotVersion, Variant};
 /// Header flag: 64-bit INT / FLOAT; for OBJECT, "encoded as an id".
 pub(crate) const FLAG_64: u32 = 1 << 16;
 
-/// Type ids, named as Godot 4; `id(version)` gives the wire id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Kind {
-    Nil = 0,
+/// Declares `Kind` and its Godot 4 table from one list, so the two cannot
+/// disagree: in Godot 4 a type's wire id is its position.
+macro_rules! kinds {
+    ($($k:ident),* $(,)?) => {
+        /// Type ids, named as Godot 4; `id(version)` gives the wire id.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        pub(crate) enum Kind {
+            $($k,)*
+        }
+
+        /// Godot 4 (4.3+) ids, in order: the index is the wire id.
+        pub(crate) const V4_KINDS: [Kind; [$(Kind::$k),*].len()] = [$(Kind::$k),*];
+    };
+}
+
+kinds! {
+    Nil,
     Bool,
     Int,
     Float,
@@ -51,52 +64,6 @@ pub(crate) enum Kind {
     PackedVector4Array,
 }
 
-/// Godot 4 (4.3+) ids, in order: the index is the wire id.
-pub(crate) const V4_KINDS: [Kind; 39] = {
-    use Kind::*;
-    [
-        Nil,
-        Bool,
-        Int,
-        Float,
-        String,
-        Vector2,
-        Vector2i,
-        Rect2,
-        Rect2i,
-        Vector3,
-        Vector3i,
-        Transform2D,
-        Vector4,
-        Vector4i,
-        Plane,
-        Quaternion,
-        Aabb,
-        Basis,
-        Transform3D,
-        Projection,
-        Color,
-        StringName,
-        NodePath,
-        Rid,
-        Object,
-        Callable,
-        Signal,
-        Dictionary,
-        Array,
-        PackedByteArray,
-        PackedInt32Array,
-        PackedInt64Array,
-        PackedFloat32Array,
-        PackedFloat64Array,
-        PackedStringArray,
-        PackedVector2Array,
-        PackedVector3Array,
-        PackedColorArray,
-        PackedVector4Array,
-    ]
-};
-
 /// Godot 3 ids (3.2 to 3.6), in order.
 pub(crate) const V3_KINDS: [Kind; 27] = {
     use Kind::*;
@@ -131,12 +98,62 @@ pub(crate) const V3_KINDS: [Kind; 27] = {
     ]
 };
 
+/// Each type's Godot 3 id, by its Godot 4 id (`NO_V3` where Godot 3 has no
+/// such type): `V3_KINDS` inverted at compile time.
+const V3_IDS: [u32; V4_KINDS.len()] = {
+    let mut ids = [NO_V3; V4_KINDS.len()];
+    let mut i = 0;
+    while i < V3_KINDS.len() {
+        ids[V3_KINDS[i] as usize] = i as u32;
+        i += 1;
+    }
+    ids
+};
+const NO_V3: u32 = u32::MAX;
+
+/// The wire ids, in both versions, of a type both have: the element loops
+/// test headers against these (a plain comparison, where [`Kind::id`]
+/// gives an `Option`).
+#[derive(Clone, Copy)]
+pub(crate) struct WireIds {
+    v4: u32,
+    v3: u32,
+}
+
+impl WireIds {
+    /// Evaluated in constants: a type Godot 3 lacks fails the build.
+    const fn of(kind: Kind) -> WireIds {
+        match kind.id(GodotVersion::V3) {
+            Some(v3) => WireIds {
+                v4: kind as u32,
+                v3,
+            },
+            None => panic!("a type Godot 3 does not have"),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(self, version: GodotVersion) -> u32 {
+        match version {
+            GodotVersion::V4 => self.v4,
+            GodotVersion::V3 => self.v3,
+        }
+    }
+}
+
+pub(crate) const DICTIONARY: WireIds = WireIds::of(Kind::Dictionary);
+pub(crate) const ARRAY: WireIds = WireIds::of(Kind::Array);
+pub(crate) const PACKED_INT32: WireIds = WireIds::of(Kind::PackedInt32Array);
+
 impl Kind {
     /// The wire id in `version`, `None` when that version has no such type.
-    pub(crate) fn id(self, version: GodotVersion) -> Option<u32> {
+    pub(crate) const fn id(self, version: GodotVersion) -> Option<u32> {
         match version {
             GodotVersion::V4 => Some(self as u32),
-            GodotVersion::V3 => V3_KINDS.iter().position(|&k| k == self).map(|i| i as u32),
+            GodotVersion::V3 => match V3_IDS[self as usize] {
+                NO_V3 => None,
+                id => Some(id),
+            },
         }
     }
 
