@@ -293,25 +293,7 @@ fn write_scalar(value: &Variant, version: GodotVersion, out: &mut Vec<u8>) -> bo
 #[inline(never)]
 fn put_packed_i32(out: &mut Vec<u8>, id: u32, v: &[i32]) {
     put_pair(out, id, (v.len() as u32).to_le_bytes());
-    let (eights, rest) = v.as_chunks::<8>();
-    for c in eights {
-        let mut b = [0u8; 32];
-        for (d, i) in b.chunks_exact_mut(4).zip(c) {
-            d.copy_from_slice(&i.to_le_bytes());
-        }
-        out.extend_from_slice(&b);
-    }
-    let (fours, rest) = rest.as_chunks::<4>();
-    for c in fours {
-        let mut b = [0u8; 16];
-        for (d, i) in b.chunks_exact_mut(4).zip(c) {
-            d.copy_from_slice(&i.to_le_bytes());
-        }
-        out.extend_from_slice(&b);
-    }
-    for i in rest {
-        out.extend_from_slice(&i.to_le_bytes());
-    }
+    write_i32s(out, v);
 }
 
 #[inline(always)]
@@ -416,18 +398,33 @@ fn put_color(out: &mut Vec<u8>, c: Color) {
 
 fn put_i32s(out: &mut Vec<u8>, v: &[i32]) {
     out.reserve(v.len() * 4);
-    // Four at a time: one fixed-size append per 16 bytes.
-    let mut chunks = v.chunks_exact(4);
-    for c in &mut chunks {
-        let mut b = [0u8; 16];
+    write_i32s(out, v);
+}
+
+/// `v` little-endian: eight, then four at a time (one fixed-size append
+/// each), then one by one. No `reserve`: for the usual short array the
+/// appends' own checks are cheaper.
+#[inline(always)]
+fn write_i32s(out: &mut Vec<u8>, v: &[i32]) {
+    let rest = write_i32_blocks::<8>(out, v);
+    let rest = write_i32_blocks::<4>(out, rest);
+    for i in rest {
+        out.extend_from_slice(&i.to_le_bytes());
+    }
+}
+
+/// Appends `v`'s whole blocks of `N` (at most 8) and returns the rest.
+#[inline(always)]
+fn write_i32_blocks<'v, const N: usize>(out: &mut Vec<u8>, v: &'v [i32]) -> &'v [i32] {
+    let (blocks, rest) = v.as_chunks::<N>();
+    for c in blocks {
+        let mut b = [0u8; 32];
         for (d, i) in b.chunks_exact_mut(4).zip(c) {
             d.copy_from_slice(&i.to_le_bytes());
         }
-        out.extend_from_slice(&b);
+        out.extend_from_slice(&b[..N * 4]);
     }
-    for i in chunks.remainder() {
-        out.extend_from_slice(&i.to_le_bytes());
-    }
+    rest
 }
 
 /// A header and a 4-byte payload in one 8-byte append.
