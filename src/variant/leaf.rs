@@ -131,38 +131,18 @@ pub(super) fn leaf(
         }
         Kind::PackedInt32Array => packed_i32s(r)?,
         Kind::PackedInt64Array => {
-            let n = packed_count(r, 8, "PackedInt64Array")?;
-            let b = r.take(n * 8, "PackedInt64Array")?;
-            Variant::PackedInt64Array(
-                b.as_chunks()
-                    .0
-                    .iter()
-                    .map(|c| i64::from_le_bytes(*c))
-                    .collect(),
-            )
+            Variant::PackedInt64Array(packed_numbers(r, "PackedInt64Array", i64::from_le_bytes)?)
         }
-        Kind::PackedFloat32Array => {
-            let n = packed_count(r, 4, "PackedFloat32Array")?;
-            let b = r.take(n * 4, "PackedFloat32Array")?;
-            Variant::PackedFloat32Array(
-                b.as_chunks()
-                    .0
-                    .iter()
-                    .map(|c| f32::from_le_bytes(*c))
-                    .collect(),
-            )
-        }
-        Kind::PackedFloat64Array => {
-            let n = packed_count(r, 8, "PackedFloat64Array")?;
-            let b = r.take(n * 8, "PackedFloat64Array")?;
-            Variant::PackedFloat64Array(
-                b.as_chunks()
-                    .0
-                    .iter()
-                    .map(|c| f64::from_le_bytes(*c))
-                    .collect(),
-            )
-        }
+        Kind::PackedFloat32Array => Variant::PackedFloat32Array(packed_numbers(
+            r,
+            "PackedFloat32Array",
+            f32::from_le_bytes,
+        )?),
+        Kind::PackedFloat64Array => Variant::PackedFloat64Array(packed_numbers(
+            r,
+            "PackedFloat64Array",
+            f64::from_le_bytes,
+        )?),
         Kind::PackedStringArray => {
             let count_at = r.pos;
             let raw = r.i32("PackedStringArray count")?;
@@ -176,41 +156,27 @@ pub(super) fn leaf(
             }
             Variant::PackedStringArray(v)
         }
-        Kind::PackedVector2Array => {
-            let size = if wide { 16 } else { 8 };
-            let n = packed_count(r, size, "PackedVector2Array")?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(r.vector2(wide)?);
-            }
-            Variant::PackedVector2Array(v)
-        }
-        Kind::PackedVector3Array => {
-            let size = if wide { 24 } else { 12 };
-            let n = packed_count(r, size, "PackedVector3Array")?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(r.vector3(wide)?);
-            }
-            Variant::PackedVector3Array(v)
-        }
+        Kind::PackedVector2Array => Variant::PackedVector2Array(packed_each(
+            r,
+            if wide { 16 } else { 8 },
+            "PackedVector2Array",
+            |r| r.vector2(wide),
+        )?),
+        Kind::PackedVector3Array => Variant::PackedVector3Array(packed_each(
+            r,
+            if wide { 24 } else { 12 },
+            "PackedVector3Array",
+            |r| r.vector3(wide),
+        )?),
         Kind::PackedColorArray => {
-            let n = packed_count(r, 16, "PackedColorArray")?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(r.color()?);
-            }
-            Variant::PackedColorArray(v)
+            Variant::PackedColorArray(packed_each(r, 16, "PackedColorArray", |r| r.color())?)
         }
-        Kind::PackedVector4Array => {
-            let size = if wide { 32 } else { 16 };
-            let n = packed_count(r, size, "PackedVector4Array")?;
-            let mut v = Vec::with_capacity(n);
-            for _ in 0..n {
-                v.push(r.vector4(wide)?);
-            }
-            Variant::PackedVector4Array(v)
-        }
+        Kind::PackedVector4Array => Variant::PackedVector4Array(packed_each(
+            r,
+            if wide { 32 } else { 16 },
+            "PackedVector4Array",
+            |r| r.vector4(wide),
+        )?),
         Kind::Array | Kind::Dictionary => {
             return Err(VariantError::Invalid {
                 what: "container in leaf position",
@@ -224,16 +190,36 @@ pub(super) fn leaf(
 /// usual inventory or id list).
 #[inline(always)]
 pub(super) fn packed_i32s(r: &mut Reader<'_>) -> Result<Variant, VariantError> {
-    let n = packed_count(r, 4, "PackedInt32Array")?;
-    let b = r.take(n * 4, "PackedInt32Array")?;
-    // `as_chunks`: fixed-size chunks, so the copy vectorizes.
-    Ok(Variant::PackedInt32Array(
-        b.as_chunks()
-            .0
-            .iter()
-            .map(|c| i32::from_le_bytes(*c))
-            .collect(),
-    ))
+    packed_numbers(r, "PackedInt32Array", i32::from_le_bytes).map(Variant::PackedInt32Array)
+}
+
+/// A packed array of `N`-byte numbers after its header: count, then the
+/// elements, copied from fixed-size chunks (so the copy vectorizes).
+#[inline(always)]
+fn packed_numbers<const N: usize, T>(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    from_le: impl Fn([u8; N]) -> T,
+) -> Result<Vec<T>, VariantError> {
+    let n = packed_count(r, N, what)?;
+    let b = r.take(n * N, what)?;
+    Ok(b.as_chunks().0.iter().map(|c| from_le(*c)).collect())
+}
+
+/// A packed array of `size`-byte elements after its header, each read by
+/// `read` (which checks its own bytes).
+fn packed_each<T>(
+    r: &mut Reader<'_>,
+    size: usize,
+    what: &'static str,
+    mut read: impl FnMut(&mut Reader<'_>) -> Result<T, VariantError>,
+) -> Result<Vec<T>, VariantError> {
+    let n = packed_count(r, size, what)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(read(r)?);
+    }
+    Ok(v)
 }
 
 fn basis(m: &[f32]) -> Basis {
