@@ -367,7 +367,9 @@ fn fill_array(
             Item::Value(v) => items.push(v),
             Item::Open(mut frame) => {
                 // One level down, within the depth limit (else the
-                // decoder's loop reports it).
+                // decoder's loop reports it). A guard: the fast path only
+                // runs on a level with remembered keys, which a dictionary
+                // there recorded after passing the loop's check.
                 if level < ctx.max_depth
                     && let Frame::Dict {
                         map,

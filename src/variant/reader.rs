@@ -6,7 +6,6 @@ use super::{Color, VariantError, Vector2, Vector3, Vector4};
 /// A bounds-checked cursor. `pos` may pass `end` after a top-level
 /// `PackedByteArray` whose padding is absent (Godot counts it anyway); every
 /// later read then fails cleanly.
-#[derive(Clone, Copy)]
 pub(super) struct Reader<'a> {
     /// The input, cut at `max_bytes`: one comparison per read covers both
     /// the bytes present and the cap.

@@ -441,9 +441,11 @@ fn limits_are_enforced_and_named() {
             ..
         })
     ));
-    // Dictionaries of one shape in an array are completed without the
-    // decoder's stack (`decode::fill_array`): the depth limit holds there
-    // too, with the same error at the same place.
+    // Dictionaries of one shape in an array: the first at a level goes
+    // through the decoder loop's depth check, the later ones are completed
+    // by `decode::fill_array` (whose own check is a guard: a level has
+    // remembered keys only once a dictionary there passed the loop's). At
+    // every limit the same error, at the same place, as for any container.
     let mut players = Vec::new();
     encode(
         &varray![varray![
